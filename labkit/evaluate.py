@@ -1,0 +1,98 @@
+"""Measurements every notebook takes before and after a technique.
+
+Perplexity, answer matching, accuracy and greedy generation. Generation is greedy so that
+checked outputs are reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from typing import Sequence
+
+import torch
+
+from labkit.data import chat_prompt
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, batch_size: int = 8) -> float:
+    """Token-weighted perplexity of ``texts`` (each truncated to ``max_length`` tokens).
+
+    Summing the negative log-likelihood over all predicted tokens and dividing once gives the
+    same number however the texts are batched.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    total_nll, total_tokens = 0.0, 0
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True,
+                          truncation=True, max_length=max_length).to(device)
+        logits = model(**batch).logits[:, :-1].float()
+        targets = batch["input_ids"][:, 1:]
+        mask = batch["attention_mask"][:, 1:].bool()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        total_nll += nll[mask].sum().item()
+        total_tokens += int(mask.sum())
+    return math.exp(total_nll / max(total_tokens, 1))
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, system: str | None = None,
+             batch_size: int = 8, chat: bool = True) -> list[str]:
+    """Greedy replies to ``prompts`` (wrapped in the chat template unless ``chat=False``)."""
+    model.eval()
+    device = next(model.parameters()).device
+    texts = [chat_prompt(tokenizer, p, system) if chat else p for p in prompts]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues on the right
+    replies = []
+    try:
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(device)
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            new = out[:, batch["input_ids"].shape[1]:]
+            replies += [r.strip() for r in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+    return replies
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, articles and extra spaces (the SQuAD convention)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, gold: str) -> bool:
+    """The whole prediction equals the gold answer after normalisation."""
+    return normalize_answer(prediction) == normalize_answer(gold)
+
+
+def answer_in(prediction: str, gold: str) -> bool:
+    """The gold answer appears, as whole words, in the prediction after normalisation.
+
+    Chat models answer in sentences ("The capital is Tarsk."), so this is the fair exact-match
+    for free-form replies: the exact answer string must be there.
+    """
+    gold_n = normalize_answer(gold)
+    return bool(gold_n) and f" {gold_n} " in f" {normalize_answer(prediction)} "
+
+
+def match_rate(predictions: Sequence[str], golds: Sequence[str], strict: bool = False) -> float:
+    """Share of predictions that match their gold answer (``strict``: whole-string exact match)."""
+    if len(predictions) != len(golds):
+        raise ValueError(f"{len(predictions)} predictions for {len(golds)} gold answers")
+    check = exact_match if strict else answer_in
+    return sum(check(p, g) for p, g in zip(predictions, golds)) / max(len(golds), 1)
+
+
+def accuracy(predictions: Sequence, labels: Sequence) -> float:
+    """Share of predictions equal to their label."""
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+    return sum(p == y for p, y in zip(predictions, labels)) / max(len(labels), 1)

