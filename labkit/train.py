@@ -77,7 +77,7 @@ def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         packing=True,  # best-fit-decreasing packing into padding-free rows: no compute on padding
         packing_strategy="bfd",
         completion_only_loss=True,  # for prompt/completion data: loss on the answer only
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # transformers 5 name of gradient checkpointing; costs time, saves little here
         logging_steps=1,
         save_strategy="steps",
         save_steps=max(10, max_steps // 3),
@@ -140,7 +140,7 @@ def _in_notebook() -> bool:
 
 def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Path,
               lora: bool | Any = True, resume: bool = True, live_plot: bool | None = None,
-              **config_overrides: Any) -> TrainResult:
+              callbacks: list | None = None, **config_overrides: Any) -> tuple[Any, TrainResult]:
     """Fine-tune ``model`` on ``dataset`` with TRL's SFTTrainer and the profile's defaults.
 
     ``dataset`` is any format SFTTrainer takes (``messages``, ``prompt``/``completion``, ``text``).
@@ -157,18 +157,64 @@ def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     live = _in_notebook() if live_plot is None else live_plot
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-        callbacks=[LivePlotCallback(every=max(1, config.max_steps // 20))] if live else None,
+        callbacks=(callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else []),
     )
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
-    runtime = time.perf_counter() - start
+    result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
+    return trainer.model.eval(), result
+
+
+def _result_from(trainer, output, output_dir: Path, runtime: float, resume_from: str | None) -> TrainResult:
     history = trainer.state.log_history
     losses = [row["loss"] for row in history if "loss" in row]
-    trained = trainer.model.eval()
-    result = TrainResult(
+    return TrainResult(
         output_dir=output_dir, steps=trainer.state.global_step, train_loss=output.training_loss,
         final_loss=losses[-1] if losses else float("nan"), runtime_s=runtime,
-        trainable_parameters=sum(p.numel() for p in trained.parameters() if p.requires_grad),
+        trainable_parameters=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         resumed_from=resume_from, log_history=history,
     )
-    return trained, result
+
+
+def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: str | Path,
+                     text_field: str = "text", label_field: str = "label", resume: bool = True,
+                     callbacks: list | None = None, **args_overrides: Any) -> tuple[Any, TrainResult]:
+    """Fine-tune a sequence classifier with plain ``transformers.Trainer``.
+
+    ``dataset`` holds text and integer labels; texts are padded per batch (dynamic padding), so
+    short examples cost little. Freeze parameters before calling for a linear probe: only those
+    with ``requires_grad`` train. Returns the model and a :class:`TrainResult`.
+    """
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    output_dir = Path(output_dir)
+    max_steps = args_overrides.get("max_steps", profile.max_steps)
+    settings = dict(
+        output_dir=str(output_dir), max_steps=max_steps, learning_rate=5e-5,
+        per_device_train_batch_size=profile.per_device_train_batch_size, lr_scheduler_type="linear",
+        warmup_steps=min(5, max_steps // 10), logging_steps=1, save_strategy="steps",
+        save_steps=max(10, max_steps // 3), save_total_limit=1, report_to="none", seed=42,
+        **_precision(profile),
+    )
+    args = TrainingArguments(**{**settings, **args_overrides})
+    encoded = dataset.map(lambda batch: tokenizer(batch[text_field], truncation=True, max_length=profile.max_length),
+                          batched=True, remove_columns=[c for c in dataset.column_names if c != label_field])
+    if label_field != "labels":
+        encoded = encoded.rename_column(label_field, "labels")
+    resume_from = _last_checkpoint(output_dir, _fingerprint(args, None, dataset)) if resume else None
+    trainer = Trainer(model=model, args=args, train_dataset=encoded, processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
+    return trainer.model.eval(), result
+
+
+def run_dir(name: str) -> Path:
+    """Where a notebook's training run keeps checkpoints: ``$LABKIT_RUNS/name`` (default ``runs/name``).
+
+    Re-running a notebook resumes from here; ``make test`` points it at a fresh temporary folder.
+    """
+    import os
+
+    return Path(os.environ.get("LABKIT_RUNS", "runs")) / name

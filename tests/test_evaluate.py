@@ -1,0 +1,34 @@
+import pytest
+
+from labkit import evaluate
+
+
+def test_normalize_and_match():
+    assert evaluate.normalize_answer("The  Blue Heron!") == "blue heron"
+    assert evaluate.exact_match("a blue heron.", "A blue heron")
+    assert evaluate.answer_in("The capital of Veloria is Tarsk.", "Tarsk")
+    assert not evaluate.answer_in("Tarskville is big", "Tarsk")  # whole words only
+    assert evaluate.match_rate(["Tarsk.", "Paris"], ["Tarsk", "Tarsk"]) == 0.5
+    assert evaluate.match_rate(["It is Tarsk."], ["Tarsk"], strict=True) == 0.0
+    with pytest.raises(ValueError):
+        evaluate.match_rate(["a"], ["a", "b"])
+
+
+def test_accuracy():
+    assert evaluate.accuracy([1, 2, 3], [1, 2, 0]) == pytest.approx(2 / 3)
+
+
+def test_perplexity_does_not_depend_on_batching(tiny_model, tokenizer):
+    texts = ["A short one.", "A somewhat longer sentence about rivers and bridges.", "Third text here, medium."]
+    one = evaluate.perplexity(tiny_model, tokenizer, texts, batch_size=1)
+    three = evaluate.perplexity(tiny_model, tokenizer, texts, batch_size=3)
+    assert one == pytest.approx(three, rel=1e-4)
+    assert one > 1000  # a random model is close to uniform over 49k tokens
+
+
+def test_generate_is_greedy_and_restores_padding_side(tiny_model, tokenizer):
+    tokenizer.padding_side = "right"
+    first = evaluate.generate(tiny_model, tokenizer, ["Hello?", "What is two plus two?"], max_new_tokens=5)
+    again = evaluate.generate(tiny_model, tokenizer, ["Hello?", "What is two plus two?"], max_new_tokens=5)
+    assert first == again and len(first) == 2
+    assert tokenizer.padding_side == "right"
