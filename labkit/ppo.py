@@ -83,13 +83,13 @@ class Rollout:
     attention_mask: Tensor
     mask: Tensor  # 1 for reply tokens up to and including the first end-of-sequence token
     scores: Tensor  # the reward function's score per reply
-    logprobs: Tensor = None
-    ref_logprobs: Tensor = None
-    values: Tensor = None
-    entropy: Tensor = None
-    kl: Tensor = None
-    advantages: Tensor = None
-    returns: Tensor = None
+    logprobs: Tensor | None = None
+    ref_logprobs: Tensor | None = None
+    values: Tensor | None = None
+    entropy: Tensor | None = None
+    kl: Tensor | None = None
+    advantages: Tensor | None = None
+    returns: Tensor | None = None
 
 
 # --- the pieces, each tested against hand-computed values -------------------------------------
@@ -291,10 +291,11 @@ def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, con
     params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
     result = PPOResult(model, value_head)
+    pool = list(prompts)
     model.eval()  # no dropout: the rollout's and the update's probabilities must agree
     for step in range(1, config.max_steps + 1):
         start = time.perf_counter()
-        batch = [rng.choice(list(prompts)) for _ in range(config.per_device_train_batch_size)]
+        batch = [rng.choice(pool) for _ in range(config.per_device_train_batch_size)]
         roll = collect(model, value_head, tokenizer, batch, reward_fn, config, ref_model)
         stats = update(model, value_head, optimizer, roll, config)
         result.logs.append(log_row(step, roll, stats, time.perf_counter() - start))
