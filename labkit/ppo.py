@@ -53,6 +53,7 @@ class PPOConfig:
     vf_coef: float = 0.1  # weight of the value loss
     gamma: float = 1.0  # discount; 1 because a reply is short and only its end is scored
     lam: float = 0.95  # GAE's lambda: bias (0) vs variance (1) of the advantage estimate
+    missing_eos_penalty: float | None = None  # subtracted from the score of a reply cut off at response_length
     max_grad_norm: float = 1.0
     seed: int = 0
 
@@ -212,6 +213,11 @@ def reference(model, ref_model=None):
     return model, model.disable_adapter()
 
 
+def ended(roll: Rollout, tokenizer) -> Tensor:
+    """Which replies stopped by themselves (an end-of-sequence token) rather than at the length limit."""
+    return (roll.input_ids[:, -roll.mask.shape[1]:] == tokenizer.eos_token_id).any(1)
+
+
 def collect(model, value_head: ValueHead, tokenizer, prompts: list[str], reward_fn: RewardFn,
             config: PPOConfig, ref_model=None) -> Rollout:
     """Sample replies, score them, and compute everything the update needs (no gradients)."""
@@ -227,7 +233,8 @@ def collect(model, value_head: ValueHead, tokenizer, prompts: list[str], reward_
         with switched_off:
             roll.ref_logprobs, _, _ = token_stats(ref, input_ids, attention_mask, mask.shape[1], config.temperature)
     roll.kl = kl_estimate(roll.logprobs, roll.ref_logprobs, config.kl_estimator) * roll.mask
-    rewards = token_rewards(scores, roll.kl, roll.mask, config.kl_coef)
+    penalised = scores - (config.missing_eos_penalty or 0.0) * (1 - ended(roll, tokenizer).float())
+    rewards = token_rewards(penalised, roll.kl, roll.mask, config.kl_coef)
     advantages, roll.returns = gae(rewards, roll.values, roll.mask, config.gamma, config.lam)
     roll.advantages = whiten(advantages, roll.mask)
     return roll
@@ -270,11 +277,11 @@ class PPOResult:
         return [(row["step"], row[key]) for row in self.logs]
 
 
-def log_row(step: int, roll: Rollout, stats: dict[str, float], seconds: float) -> dict[str, float]:
-    """What one iteration measured: reward, KL (summed over a reply, averaged over replies), entropy ..."""
+def log_row(step: int, roll: Rollout, stats: dict[str, float], ended_share: float, seconds: float) -> dict:
+    """What one iteration measured: reward (before any penalty), KL summed over a reply, entropy ..."""
     return {"step": step, "reward": roll.scores.mean().item(), "kl": roll.kl.sum(1).mean().item(),
             "entropy": masked_mean(roll.entropy, roll.mask).item(), **stats,
-            "reply_tokens": roll.mask.sum(1).mean().item(), "seconds": seconds}
+            "reply_tokens": roll.mask.sum(1).mean().item(), "ended": ended_share, "seconds": seconds}
 
 
 def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, config: PPOConfig,
@@ -298,7 +305,8 @@ def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, con
         batch = [rng.choice(pool) for _ in range(config.per_device_train_batch_size)]
         roll = collect(model, value_head, tokenizer, batch, reward_fn, config, ref_model)
         stats = update(model, value_head, optimizer, roll, config)
-        result.logs.append(log_row(step, roll, stats, time.perf_counter() - start))
+        ended_share = ended(roll, tokenizer).float().mean().item()
+        result.logs.append(log_row(step, roll, stats, ended_share, time.perf_counter() - start))
         if callback:
             callback(result.logs[-1])
     return result

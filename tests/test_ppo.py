@@ -129,3 +129,10 @@ def test_ppo_raises_a_trivially_learnable_reward(word_tokenizer, one_thread):
     with model.disable_adapter():  # the reference is the untrained model, whatever the adapter learned
         after, _, _ = ppo.token_stats(model, probe.input_ids, probe.attention_mask, 2, 1.0)
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_ended_tells_replies_that_stopped_from_replies_cut_off(word_tokenizer):
+    eos = word_tokenizer.eos_token_id
+    ids = torch.tensor([[3, 8, eos, eos], [3, 8, 9, 10]])  # one prompt token, then a three-token reply
+    roll = ppo.Rollout(["a", "b"], ["", ""], ids, torch.ones_like(ids), torch.ones(2, 3), torch.zeros(2))
+    assert ppo.ended(roll, word_tokenizer).tolist() == [True, False]
