@@ -17,6 +17,10 @@ LAB_ARGS ?=
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # Progress bars off in tests: nbval compares the stdout/stderr of checked cells.
 QUIET := TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+# Two pytest workers run two notebooks at once; one torch thread each. Two threads each on two
+# cores oversubscribe the CPU and OpenMP's spinning threads then slow everything down several-fold.
+WORKERS ?= 2
+THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # pytest arguments; `make test PYTEST_ARGS="tests"` runs only the unit tests
 PYTEST_ARGS ?= tests notebooks
 
@@ -36,9 +40,9 @@ lab: setup
 	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
 
 test: setup
-	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) MPLBACKEND=agg $(BIN)/python -m pytest \
+	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) $(THREADS) MPLBACKEND=agg $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-cell-timeout=900 -n 2 --dist loadfile -v $(PYTEST_ARGS)
+		--nbval-cell-timeout=900 -n $(WORKERS) --dist loadfile -v $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) labkit.egg-info runs
