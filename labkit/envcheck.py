@@ -32,7 +32,7 @@ def report() -> dict[str, str]:
     info["cpu threads (torch)"] = str(torch.get_num_threads())
     info["cpu cores"] = str(os.cpu_count())
     info["model cache"] = str(models.cache_dir())
-    smollm2 = models.cache_dir() / models.SMOLLM2 / "labkit-complete"
+    smollm2 = models.cache_dir() / models.SMOLLM2 / models.COMPLETE_MARKER
     info[models.SMOLLM2] = "converted" if smollm2.exists() else "not yet converted (first load takes ~20 s)"
     try:
         models.model_path(models.MINILM)

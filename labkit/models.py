@@ -36,7 +36,7 @@ OFFLINE_MODELS = {
     TINY_LLAMA: "a tiny random Llama with SmolLM2's tokenizer, for tests",
 }
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_COMPLETE = "labkit-complete"
+COMPLETE_MARKER = "labkit-complete"  # written last: its presence means the cache folder is whole
 
 
 class ModelNotAvailable(RuntimeError):
@@ -85,10 +85,10 @@ def prepare_smollm2(verbose: bool = True) -> Path:
     folder, then renames it into place; the others wait on the lock and find it done.
     """
     target = cache_dir() / SMOLLM2
-    if (target / _COMPLETE).exists():
+    if (target / COMPLETE_MARKER).exists():
         return target
     with _file_lock(cache_dir() / f"{SMOLLM2}.lock"):
-        if (target / _COMPLETE).exists():
+        if (target / COMPLETE_MARKER).exists():
             return target
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -106,7 +106,7 @@ def prepare_smollm2(verbose: bool = True) -> Path:
         try:
             model.save_pretrained(staging, safe_serialization=True)
             tokenizer.save_pretrained(staging)
-            (staging / _COMPLETE).write_text("converted from " + SMOLLM2_GGUF + "\n")
+            (staging / COMPLETE_MARKER).write_text("converted from " + SMOLLM2_GGUF + "\n")
             if target.exists():  # a half-written folder from an older, interrupted labkit
                 shutil.rmtree(target)
             os.replace(staging, target)

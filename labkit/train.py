@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -215,6 +216,4 @@ def run_dir(name: str) -> Path:
 
     Re-running a notebook resumes from here; ``make test`` points it at a fresh temporary folder.
     """
-    import os
-
     return Path(os.environ.get("LABKIT_RUNS", "runs")) / name

@@ -57,7 +57,7 @@ def test_unknown_kind_is_rejected():
 CONVERT = "from labkit import models; print(models.prepare_smollm2())"
 
 
-def test_concurrent_first_use_converts_once_and_leaves_a_sound_cache(tmp_path):
+def test_concurrent_first_use_converts_once_and_leaves_a_sound_cache(tmp_path, monkeypatch):
     env = {**os.environ, "LABKIT_CACHE": str(tmp_path), "TQDM_DISABLE": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
@@ -65,12 +65,9 @@ def test_concurrent_first_use_converts_once_and_leaves_a_sound_cache(tmp_path):
     assert all(p.returncode == 0 for p in procs), outputs
     assert sum(out.count("Converting") for out in outputs) == 1  # the second waited for the first
     folder = tmp_path / models.SMOLLM2
-    assert (folder / "labkit-complete").exists()
+    assert (folder / models.COMPLETE_MARKER).exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
-    os.environ["LABKIT_CACHE"], old = str(tmp_path), os.environ.get("LABKIT_CACHE")
-    try:
-        model = models.load_model(models.SMOLLM2)
-    finally:
-        os.environ.pop("LABKIT_CACHE") if old is None else os.environ.__setitem__("LABKIT_CACHE", old)
     reference = models.load_model(models.SMOLLM2)
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    model = models.load_model(models.SMOLLM2)
     assert torch.equal(model.model.embed_tokens.weight, reference.model.embed_tokens.weight)
