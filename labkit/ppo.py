@@ -312,6 +312,47 @@ def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, con
     return result
 
 
+@dataclass
+class PolicyEval:
+    """What :func:`evaluate_policy` measured: means over all sampled replies, and the replies."""
+
+    reward: float  # what PPO maximises: score minus the missing-EOS penalty
+    score: float  # the reward function's score alone
+    ended: float  # share of replies that stopped by themselves
+    kl: float  # KL(policy || reference) summed over a reply, in nats
+    reply_tokens: float
+    prompts: list[str] = field(repr=False, default_factory=list)
+    replies: list[str] = field(repr=False, default_factory=list)
+    scores: list[float] = field(repr=False, default_factory=list)
+
+
+@torch.no_grad()
+def evaluate_policy(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, config: PPOConfig,
+                    samples: int = 2, seed: int = 1, ref_model=None) -> PolicyEval:
+    """The policy's expected reward on ``prompts`` under the same sampling as training, and its KL.
+
+    ``samples`` replies per prompt at ``config.temperature`` with a fixed seed: an estimate of
+    what PPO maximises that does not hinge on one greedy reply per prompt.
+    """
+    torch.manual_seed(seed)
+    model.eval()
+    batch = [p for p in prompts for _ in range(samples)]
+    input_ids, attention_mask, mask = sample(model, tokenizer, batch, config)
+    replies = [r.strip() for r in tokenizer.batch_decode(input_ids[:, -mask.shape[1]:], skip_special_tokens=True)]
+    scores = torch.tensor([float(s) for s in reward_fn(batch, replies)])
+    roll = Rollout(batch, replies, input_ids, attention_mask, mask.float(), scores)
+    logprobs, _, _ = token_stats(model, input_ids, attention_mask, mask.shape[1], config.temperature)
+    ref, switched_off = reference(model, ref_model)
+    with switched_off:
+        ref_logprobs, _, _ = token_stats(ref, input_ids, attention_mask, mask.shape[1], config.temperature)
+    kl = kl_estimate(logprobs, ref_logprobs, config.kl_estimator) * roll.mask
+    finished = ended(roll, tokenizer).float()
+    penalised = scores - (config.missing_eos_penalty or 0.0) * (1 - finished)
+    return PolicyEval(reward=penalised.mean().item(), score=scores.mean().item(), ended=finished.mean().item(),
+                      kl=kl.sum(1).mean().item(), reply_tokens=roll.mask.sum(1).mean().item(),
+                      prompts=batch, replies=replies, scores=scores.tolist())
+
+
 def config_table(config: PPOConfig) -> str:
     """The settings as aligned text, for a notebook to show what it ran with."""
     return "\n".join(f"{key:<30}{value!r}" for key, value in asdict(config).items())

@@ -121,7 +121,13 @@ def test_ppo_raises_a_trivially_learnable_reward(word_tokenizer, one_thread):
     before, _, _ = ppo.token_stats(model, probe.input_ids, probe.attention_mask, 2, 1.0)
     config = ppo.PPOConfig(max_steps=20, per_device_train_batch_size=16, response_length=8,
                            learning_rate=1e-2, kl_coef=0.01)
+    held_out = ["please say something now"]
+    start = ppo.evaluate_policy(model, word_tokenizer, held_out, say_yes, config, samples=16)
+    assert start.kl == pytest.approx(0.0, abs=1e-5)  # a fresh LoRA adapter is the reference itself
     result = ppo.train_ppo(model, word_tokenizer, ["say something", "now say something please"], say_yes, config)
+    end = ppo.evaluate_policy(model, word_tokenizer, held_out, say_yes, config, samples=16)
+    assert len(end.replies) == 16 and end.ended <= 1.0
+    assert end.reward > start.reward + 0.3 and end.kl > 0.5
     rewards = [row["reward"] for row in result.logs]
     assert sum(rewards[-5:]) / 5 > sum(rewards[:3]) / 3 + 0.4
     assert result.logs[-1]["kl"] > 0.5 and result.logs[-1]["entropy"] < result.logs[0]["entropy"]
