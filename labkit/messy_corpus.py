@@ -61,7 +61,7 @@ WRONG_LANGUAGE = [
     ("Explica qué es la fotosíntesis en pocas palabras.", "Es el proceso con el que las plantas usan la luz del sol para convertir el agua y el dióxido de carbono en azúcar y oxígeno."),
     ("¿Qué debo llevar para una excursión de un día a la montaña?", "Lleva agua, comida, ropa de abrigo, protector solar, un mapa y un teléfono con la batería cargada."),
 ]
-TOO_SHORT = [("Hi", "Hello!"), ("Help", "Sure."), ("ok", "ok"), ("Thanks!", "You're welcome."), ("test", ""),
+TOO_SHORT = [("Hi", "Hello!"), ("Help", "Sure."), ("ok", "ok"), ("Thanks!", "You're welcome."), ("test", "-"),
              ("?", "Yes."), ("Hello there", "Hi."), ("Continue", "..."), ("asdf", "qwerty"), ("Title?", "None")]
 EMAILS = ["anna.berg@example.org", "tom_okafor@mail.example.com", "PRIYA.SHAH@EXAMPLE.NET", "l.meier+shop@example.de",
           "mei.chen@uni.example.edu", "jonas.k@example.co.uk", "sara-lind@example.org", "omar.haddad99@example.com",
