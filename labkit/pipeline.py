@@ -37,6 +37,7 @@ from labkit.profiles import Profile, profile as get_profile
 from labkit.runconfig import ConfigError, PipelineConfig, load_config, resolve_data_file, with_profile
 from labkit.seeding import set_seed
 
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pipeline_example.yaml"
 STAGES = ("data", "model", "setup", "finetune", "evaluation", "export", "monitoring")
 DONE = "done.json"
 

@@ -52,7 +52,7 @@ def tiny_config(folder: Path, **sections) -> dict:
 
 def test_the_example_config_is_valid():
     config = load_config(EXAMPLE)
-    assert config.data.train_file == "facts.jsonl" and config.training.max_steps == 16
+    assert config.data.train_file == "facts.jsonl" and config.training.max_steps == 12
 
 
 def test_unknown_key_is_named_with_its_section_and_a_suggestion(tmp_path):
