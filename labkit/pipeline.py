@@ -84,10 +84,11 @@ class PipelineResult:
 
 # ---- stage 1: data preparation ---------------------------------------------------------------
 
-def _as_prompt_completion(record: dict, schema: str) -> dict:
+def _as_prompt_completion(record: dict, schema: str, split_field: str) -> dict:
+    """One record as whitespace-normalised prompt/completion, marked "test" if held out."""
     prompt, completion = (record["question"], record["answer"]) if schema == "qa" else (record["prompt"], record["completion"])
     return {"prompt": " ".join(prompt.split()), "completion": " ".join(completion.split()),
-            "split": record.get("split")}
+            "split": "test" if record.get(split_field) == "test" else None}
 
 
 def clean(records: list[dict], max_chars: int) -> tuple[list[dict], dict]:
@@ -116,14 +117,12 @@ def _split(records: list[dict], config) -> tuple[list[dict], list[dict]]:
 
 def stage_data(run: Run) -> dict:
     cfg, base = run.config.data, Path(run.config.source).parent if run.config.source else None
-    raw = [_as_prompt_completion(r, cfg.schema)
+    raw = [_as_prompt_completion(r, cfg.schema, cfg.split_field)
            for r in data.load_jsonl(resolve_data_file(cfg.train_file, base), schema=cfg.schema)]
     if cfg.test_file:
-        test_raw = [{**_as_prompt_completion(r, cfg.schema), "split": "test"}
+        test_raw = [{**_as_prompt_completion(r, cfg.schema, cfg.split_field), "split": "test"}
                     for r in data.load_jsonl(resolve_data_file(cfg.test_file, base), schema=cfg.schema)]
-        raw = [{**r, "split": "train"} for r in raw] + test_raw
-    else:
-        raw = [{**r, "split": r["split"] if r["split"] == "test" else None} for r in raw]
+        raw = [{**r, "split": None} for r in raw] + test_raw
     cleaned, counts = clean(raw, cfg.max_chars)
     train_set, test_set = _split(cleaned, run.config)
     train_prompts = {r["prompt"].lower() for r in train_set}

@@ -113,6 +113,19 @@ def test_cleaning_counts_duplicates_and_too_long():
     assert len(kept) == 1 and counts == {"too_long": 1, "duplicates": 1}
 
 
+def test_held_out_records_come_from_the_split_field_or_a_test_file(tmp_path):
+    rows = [{"question": f"Q{i}?", "answer": f"A{i}", "part": "test" if i < 3 else "train"} for i in range(10)]
+    rows.append({"question": "Q0?", "answer": "another answer", "part": "train"})  # a held-out question leaked into training
+    (tmp_path / "parts.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "extra.jsonl").write_text('{"question": "Extra?", "answer": "E"}\n')
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "parts.jsonl", "split_field": "part"}))
+    counts = pipeline.run_pipeline(config, run_dir=tmp_path / "a", until="data", verbose=False).summaries["data"]
+    assert counts["test"] == 2 and counts["test_also_in_train"] == 1 and counts["train"] == 8
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "parts.jsonl", "test_file": "extra.jsonl"}))
+    counts = pipeline.run_pipeline(config, run_dir=tmp_path / "b", until="data", verbose=False).summaries["data"]
+    assert counts["test"] == 1 and counts["train"] == 11
+
+
 def test_monitoring_alerts_on_a_regression():
     metrics = {"before": {"answer_match": 0.5}, "after": {"answer_match": 0.9}}
     ok = pipeline.monitoring_record(metrics, None, "abc", 0.05)
