@@ -255,9 +255,9 @@ def stage_export(run: Run) -> dict:
         adapter_logits = adapter_model(**inputs.to(run.profile.device)).logits
     adapter_model.merge_and_unload().save_pretrained(folder)  # merging folds B @ A into each weight
     tokenizer.save_pretrained(folder)
-    merged = AutoModelForCausalLM.from_pretrained(folder, dtype=adapter_logits.dtype).to(run.profile.device).eval()
+    merged = AutoModelForCausalLM.from_pretrained(folder, dtype=run.config.model.dtype).to(run.profile.device).eval()
     with torch.no_grad():
-        difference = (merged(**inputs).logits - adapter_logits).abs().max().item()
+        difference = (merged(**inputs).logits.float() - adapter_logits.float()).abs().max().item()
     merged_reply = evaluate.generate(merged, tokenizer, [prompt], max_new_tokens=16)[0]
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     summary = {"path": str(folder), "size_mb": round(size / 1e6, 1), "max_logit_difference": difference,
