@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from labkit.profiles import Profile
@@ -60,6 +61,19 @@ def lora_config(profile: Profile, **overrides: Any):
 def _precision(profile: Profile) -> dict:
     return {"bf16": profile.dtype == "bfloat16", "fp16": profile.dtype == "float16",
             "use_cpu": profile.device == "cpu"}
+
+
+def fp32_master_weights(model) -> None:
+    """Upcast the parameters that will train to fp32, in place; frozen ones keep their dtype.
+
+    Mixed precision (the gpu profile's fp16 or bf16) computes in half precision but must keep the
+    weights it updates in fp32: the Trainer refuses to unscale fp16 gradients, and bf16 weights
+    lose small updates to rounding. A model loaded with ``dtype=profile.dtype`` for a *full*
+    fine-tune therefore needs this; LoRA adapters are created in fp32 by peft already.
+    """
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
+            param.data = param.data.float()
 
 
 def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
@@ -154,6 +168,8 @@ def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     output_dir = Path(output_dir)
     config = sft_config(profile, output_dir, **config_overrides)
     peft_config = lora_config(profile) if lora is True else (lora or None)
+    if peft_config is None:
+        fp32_master_weights(model)
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
     live = _in_notebook() if live_plot is None else live_plot
     trainer = SFTTrainer(
@@ -203,6 +219,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
     if label_field != "labels":
         encoded = encoded.rename_column(label_field, "labels")
     resume_from = _last_checkpoint(output_dir, _fingerprint(args, None, dataset)) if resume else None
+    fp32_master_weights(model)
     trainer = Trainer(model=model, args=args, train_dataset=encoded, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
     start = time.perf_counter()

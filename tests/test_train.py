@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 import labkit
@@ -81,3 +82,11 @@ def test_classifier_training_with_plain_trainer(tokenizer, profile, tmp_path):
                                        max_steps=15, learning_rate=1e-2)
     losses = [loss for _, loss in result.losses]
     assert result.steps == 15 and losses[-1] < 0.5 * losses[0]
+
+
+def test_fp32_master_weights_upcasts_only_what_trains():
+    model = labkit.models.tiny_llama().half()
+    model.model.embed_tokens.weight.requires_grad_(False)
+    train.fp32_master_weights(model)
+    assert model.model.embed_tokens.weight.dtype == torch.float16  # frozen: left in half precision
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
