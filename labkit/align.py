@@ -32,21 +32,22 @@ import torch
 from labkit.data import chat_prompt
 from labkit.profiles import Profile
 from labkit.train import (LivePlotCallback, TrainResult, _fingerprint, _in_notebook, _last_checkpoint,
-                          _precision, _result_from)
+                          _result_from, _training_precision)
 
 ScoreFn = Callable[[str, str], float]  # (prompt, reply) -> score, e.g. labkit.preferences.score
 
 
 def _settings(profile: Profile, output_dir: str | Path, max_steps: int) -> dict:
-    """What every preference trainer here shares: sizes from the profile, fp32 on CPU, a log line per step."""
+    """What every preference trainer here shares with ``labkit.dpo``: sizes from the profile, its
+    precision (bf16 autocast on CPUs with bf16 matmuls, as in ``labkit.train``), a log line per step."""
     return dict(
         output_dir=str(output_dir), max_steps=max_steps,
         per_device_train_batch_size=profile.per_device_train_batch_size,
         learning_rate=profile.learning_rate / 4,  # as labkit.dpo: a gentler step than SFT
         lr_scheduler_type="constant_with_warmup", warmup_steps=min(5, max_steps // 10),
-        gradient_checkpointing=False,  # TRL's default recomputes the forward pass: time for no gain here
+        activation_checkpointing=False,  # TRL's default recomputes the forward pass: time for no gain here
         logging_steps=1, save_strategy="steps", save_steps=max(10, max_steps // 3), save_total_limit=1,
-        report_to="none", seed=42, **_precision(profile),
+        report_to="none", seed=42, **_training_precision(profile),
     )
 
 
@@ -182,18 +183,25 @@ def sequence_logprobs(model, tokenizer, prompts: Sequence[str], replies: Sequenc
     return torch.cat(out)
 
 
-def implicit_margins(model, tokenizer, pairs: Sequence[dict], beta: float = 0.1) -> list[float]:
-    """DPO's implicit reward margin per pair, beta * (log-ratio of chosen - log-ratio of rejected).
-
-    The log-ratio is log p_policy - log p_reference of a reply; the reference is the model with its
-    peft adapter switched off. Positive: the tuning moved probability towards the chosen reply.
-    """
+def log_ratios(model, tokenizer, pairs: Sequence[dict]) -> torch.Tensor:
+    """log p(chosen) - log p(rejected) per pair under ``model``: how strongly it prefers the chosen reply."""
     prompts = [p["prompt"] for p in pairs]
-    chosen, rejected = [p["chosen"] for p in pairs], [p["rejected"] for p in pairs]
-    policy = sequence_logprobs(model, tokenizer, prompts, chosen) - sequence_logprobs(model, tokenizer, prompts, rejected)
-    with model.disable_adapter():
-        ref = sequence_logprobs(model, tokenizer, prompts, chosen) - sequence_logprobs(model, tokenizer, prompts, rejected)
-    return (beta * (policy - ref)).tolist()
+    return (sequence_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs])
+            - sequence_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs]))
+
+
+def implicit_margins(model, tokenizer, pairs: Sequence[dict], beta: float = 0.1,
+                     reference: torch.Tensor | None = None) -> list[float]:
+    """DPO's implicit reward margin per pair, beta * (policy's log-ratio - reference's log-ratio).
+
+    The reference is the model with its peft adapter switched off; pass its :func:`log_ratios`
+    as ``reference`` to score it once for many tuned models. Positive: the tuning moved
+    probability towards the chosen reply.
+    """
+    if reference is None:
+        with model.disable_adapter():
+            reference = log_ratios(model, tokenizer, pairs)
+    return (beta * (log_ratios(model, tokenizer, pairs) - reference)).tolist()
 
 
 class PeakMemory:

@@ -1,8 +1,9 @@
-"""The ``labkit`` command line: ``labkit prepare``, ``labkit info`` and ``labkit pipeline``.
+"""The ``labkit`` command line: ``labkit prepare``, ``labkit info``, ``labkit pipeline`` and ``labkit bench``.
 
 ``prepare`` converts the embedded models once (``make`` runs it during set-up); ``info`` prints
 the environment report for bug reports; ``pipeline run CONFIG`` runs the seven-stage pipeline of
-notebook 06 and ``pipeline check CONFIG`` only checks the config and its data.
+notebook 06 and ``pipeline check CONFIG`` only checks the config and its data; ``bench`` times
+labkit's training path against plain TRL (:mod:`labkit.bench`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def _pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from labkit import bench
+
+    return bench.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="The labkit course's command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--until", help="stop after this stage (data, model, setup, finetune, evaluation, export, monitoring)")
     pipe.add_argument("--fresh", action="store_true", help="delete the run folder's earlier results and start again")
     pipe.set_defaults(run=_pipeline)
+    from labkit.bench import build_parser as bench_parser  # light: torch is imported by labkit anyway
+
+    bench = commands.add_parser("bench", help="time labkit's training against plain TRL (sft, dpo)")
+    bench_parser(bench).set_defaults(run=_bench)
     return parser
 
 

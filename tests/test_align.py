@@ -60,6 +60,7 @@ def test_implicit_margins_are_zero_for_a_fresh_adapter_and_follow_the_log_ratio(
         ref = (align.sequence_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs[:4]])
                - align.sequence_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs[:4]]))
     assert margins == pytest.approx((0.5 * (pol - ref)).tolist(), abs=1e-4)
+    assert align.implicit_margins(model, tokenizer, pairs[:4], beta=0.5, reference=ref) == pytest.approx(margins, abs=1e-5)
     assert any(abs(m) > 1e-3 for m in margins)
 
 
@@ -76,9 +77,9 @@ def test_configs_take_the_profile_and_overrides(profile, tmp_path):
     orpo = align.orpo_config(profile, tmp_path, max_steps=3, beta=0.2)
     kto = align.kto_config(profile, tmp_path, max_steps=3)
     grpo = align.grpo_config(profile, tmp_path, max_steps=3, per_device_train_batch_size=8)
-    assert orpo.beta == 0.2 and orpo.max_length == profile.max_length and not orpo.gradient_checkpointing
+    assert orpo.beta == 0.2 and orpo.max_length == profile.max_length and not orpo.activation_checkpointing
     assert kto.precompute_ref_log_probs and kto.max_steps == 3
-    assert grpo.num_generations == 4 and grpo.beta > 0 and not grpo.bf16
+    assert grpo.num_generations == 4 and grpo.beta > 0 and grpo.bf16 == train.cpu_has_bf16()
 
 
 @pytest.mark.parametrize("method", ["orpo", "kto", "grpo"])

@@ -22,7 +22,9 @@ def dataset():
 def test_configs_follow_the_profile(profile, tmp_path):
     config = train.sft_config(profile, tmp_path, max_steps=7)
     assert config.max_steps == 7 and config.max_length == profile.max_length
-    assert config.packing and config.completion_only_loss and not config.gradient_checkpointing
+    assert not config.packing and config.train_sampling_strategy == "group_by_length"
+    assert config.completion_only_loss and not config.gradient_checkpointing
+    assert config.bf16 == train.cpu_has_bf16()  # bf16 autocast only where the CPU multiplies bf16 natively
     assert train.lora_config(profile).r == profile.lora_r
 
 
