@@ -56,7 +56,7 @@ def cache_features(model, tokenizer, prompts: list[str], answers: list[str], n_t
             raise ValueError(f"answer {answer!r} is {len(ids)} tokens; quickrun needs one-token answers")
         labels.append(ids[0])
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    encoded = tokenizer(prompts, padding=True, return_tensors="pt")
+    encoded = tokenizer(prompts, padding=True, return_tensors="pt").to(model.device)
     tokenizer.padding_side = padding_side
     mask = encoded["attention_mask"]
     positions = (mask.cumsum(1) - 1).clamp(min=0)
@@ -67,7 +67,7 @@ def cache_features(model, tokenizer, prompts: list[str], answers: list[str], n_t
         out = model.model(input_ids=encoded["input_ids"][rows], attention_mask=mask[rows],
                           position_ids=positions[rows], output_hidden_states=True, use_cache=False)
         chunks.append(out.hidden_states[layer])  # hidden_states[0] is the embeddings, [i] enters layer i
-    return Features(torch.cat(chunks), mask, positions, torch.tensor(labels))
+    return Features(torch.cat(chunks), mask, positions, torch.tensor(labels, device=model.device))
 
 
 def top_model(model, n_top: int):
@@ -165,7 +165,7 @@ def train_run(top, train: Features, val: Features | None, steps: int, learning_r
     curve = Curve(name or f"{optimizer} {scheduler} lr={learning_rate:g}")
     for step in range(1, steps + 1):
         if len(order) < batch_size:
-            order = torch.cat([order, torch.randperm(len(train), generator=generator)])
+            order = torch.cat([order, torch.randperm(len(train), generator=generator)])  # a new epoch
         index, order = order[:batch_size], order[batch_size:]
         top.train()
         loss = loss_on(top, train, index)

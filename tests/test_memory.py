@@ -13,7 +13,7 @@ def test_saved_for_backward_counts_activations_and_checkpointing_shrinks_them():
     model.train()
     ids = torch.randint(0, 512, (2, 128))
     _, plain = memory.saved_for_backward(model, lambda: model(input_ids=ids, labels=ids).loss)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     loss, checkpointed = memory.saved_for_backward(model, lambda: model(input_ids=ids, labels=ids).loss)
     loss.backward()  # still trains: the layers recompute what they did not keep
     assert plain > 1.0  # MiB: 2 layers x 256 tokens x 64-wide activations, attention and the 512-way logits
