@@ -1,7 +1,9 @@
-"""The ``labkit`` command line: ``labkit prepare`` and ``labkit info``.
+"""The ``labkit`` command line: ``labkit prepare``, ``labkit info``, ``labkit pipeline`` and ``labkit bench``.
 
 ``prepare`` converts the embedded models once (``make`` runs it during set-up); ``info`` prints
-the environment report for bug reports.
+the environment report for bug reports; ``pipeline run CONFIG`` runs the seven-stage pipeline of
+notebook 06 and ``pipeline check CONFIG`` only checks the config and its data; ``bench`` times
+labkit's training path against plain TRL (:mod:`labkit.bench`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,46 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline(args: argparse.Namespace) -> int:
+    from labkit import pipeline
+    from labkit.data import DataError
+    from labkit.runconfig import ConfigError
+
+    try:
+        if args.action == "check":
+            config = pipeline.check(args.config)
+            print(f"{args.config}: OK (run '{config.run_name}', data {config.data.train_file}, config hash {config.config_hash()})")
+            return 0
+        result = pipeline.run_pipeline(args.config, run_dir=args.run_dir, until=args.until, fresh=args.fresh)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"run folder: {result.folder}\n{pipeline.describe(result.folder)}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from labkit import bench
+
+    return bench.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="The labkit course's command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("prepare", help="convert and cache the embedded models (once)").set_defaults(run=_prepare)
     commands.add_parser("info", help="print versions, device and model status").set_defaults(run=_info)
+    pipe = commands.add_parser("pipeline", help="run or check a seven-stage pipeline config (notebook 06)")
+    pipe.add_argument("action", choices=["run", "check"], help="run: all stages; check: validate config and data only")
+    pipe.add_argument("config", help="the YAML run config, e.g. configs/pipeline_example.yaml")
+    pipe.add_argument("--run-dir", help="the run folder (default: $LABKIT_RUNS/<run_name>, else runs/<run_name>)")
+    pipe.add_argument("--until", help="stop after this stage (data, model, setup, finetune, evaluation, export, monitoring)")
+    pipe.add_argument("--fresh", action="store_true", help="delete the run folder's earlier results and start again")
+    pipe.set_defaults(run=_pipeline)
+    from labkit.bench import build_parser as bench_parser  # light: torch is imported by labkit anyway
+
+    bench = commands.add_parser("bench", help="time labkit's training against plain TRL (sft, dpo)")
+    bench_parser(bench).set_defaults(run=_bench)
     return parser
 
 

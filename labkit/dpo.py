@@ -11,8 +11,10 @@ from TRL's defaults, and why (``python -m labkit.bench --methods dpo`` measures 
   adapter switched off (TRL does this when it gets ``peft_config``), so memory holds one model;
 * **no gradient checkpointing**: TRL turns it on by default to save memory on big models; on a
   small model it only recomputes the forward pass and costs time;
-* **the profile's precision**: fp32 on CPU (TRL's default is bf16 autocast everywhere), bf16 or
-  fp16 on GPU;
+* **the profile's precision**, with bf16 autocast on a CPU that multiplies bf16 natively
+  (``labkit.train.cpu_has_bf16``), fp32 on other CPUs, bf16 or fp16 on GPU;
+* **the LM head only where there is a label** (``labkit.train.score_labelled_tokens_only``): the
+  prompt and padding tokens skip the 49k-row vocabulary projection on the CPU too;
 * a log line every step, resumable runs and a live loss plot, as ``train_sft`` has.
 
 The data set is TRL's preference format: ``prompt``/``chosen``/``rejected`` columns, as plain
@@ -28,7 +30,8 @@ from typing import Any
 
 from labkit.profiles import Profile
 from labkit.train import (LivePlotCallback, TrainResult, _fingerprint, _in_notebook, _last_checkpoint,
-                          _precision, _result_from, lora_config)
+                          _result_from, _training_precision, lora_config,
+                          score_labelled_tokens_only)
 
 # DPO moves a model that already writes well; it wants a gentler step than SFT on the same profile.
 DPO_LR_FACTOR = 0.25
@@ -49,7 +52,7 @@ def dpo_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         max_length=profile.max_length,
         beta=0.1,  # how far the policy may move from the reference (TRL's default)
         precompute_ref_log_probs=True,  # the frozen reference is scored once, not on every step
-        gradient_checkpointing=False,  # TRL's default True recomputes the forward pass: time for no gain here
+        activation_checkpointing=False,  # TRL's default True recomputes the forward pass: time for no gain here
         logging_steps=1,
         save_strategy="steps",
         save_steps=max(10, max_steps // 3),
@@ -57,7 +60,7 @@ def dpo_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         report_to="none",
         seed=42,
         dataloader_num_workers=0,
-        **_precision(profile),
+        **_training_precision(profile),
     )
     return DPOConfig(**{**settings, **overrides})
 
@@ -75,6 +78,7 @@ def train_dpo(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     """
     from trl import DPOTrainer
 
+    score_labelled_tokens_only()
     peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config; keep the caller's intact
     output_dir = Path(output_dir)
     config = dpo_config(profile, output_dir, **config_overrides)

@@ -39,6 +39,28 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, ba
 
 
 @torch.no_grad()
+def completion_perplexity(model, tokenizer, prompts: Sequence[str], completions: Sequence[str],
+                          max_length: int = 256) -> float:
+    """Perplexity of each completion given its prompt; the prompt is context and is not scored.
+
+    The held-out twin of completion-only training loss: how likely the model finds the right
+    answer, not the question. Pass full prompt texts (e.g. from ``data.chat_prompt``).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    total_nll, total_tokens = 0.0, 0
+    for prompt, completion in zip(prompts, completions, strict=True):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([(prompt_ids + answer_ids)[-max_length:]], device=device)
+        scored = min(len(answer_ids), ids.shape[1] - 1)
+        logits = model(input_ids=ids).logits[0, -scored - 1:-1].float()
+        total_nll += torch.nn.functional.cross_entropy(logits, ids[0, -scored:], reduction="sum").item()
+        total_tokens += scored
+    return math.exp(total_nll / max(total_tokens, 1))
+
+
+@torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, system: str | None = None,
              batch_size: int = 8, chat: bool = True) -> list[str]:
     """Greedy replies to ``prompts`` (wrapped in the chat template unless ``chat=False``)."""

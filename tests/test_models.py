@@ -71,3 +71,9 @@ def test_concurrent_first_use_converts_once_and_leaves_a_sound_cache(tmp_path, m
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
     model = models.load_model(models.SMOLLM2)
     assert torch.equal(model.model.embed_tokens.weight, reference.model.embed_tokens.weight)
+
+
+def test_gguf_path_is_the_shipped_4bit_file():
+    path = models.gguf_path()
+    assert path.name == models.SMOLLM2_GGUF and path.exists()
+    assert 80e6 < path.stat().st_size < 120e6  # ~5 bits per weight for 135M weights, not 32

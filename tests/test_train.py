@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 import labkit
@@ -21,7 +22,9 @@ def dataset():
 def test_configs_follow_the_profile(profile, tmp_path):
     config = train.sft_config(profile, tmp_path, max_steps=7)
     assert config.max_steps == 7 and config.max_length == profile.max_length
-    assert config.packing and config.completion_only_loss and not config.gradient_checkpointing
+    assert not config.packing and config.train_sampling_strategy == "group_by_length"
+    assert config.completion_only_loss and not config.gradient_checkpointing
+    assert config.bf16 == train.cpu_has_bf16()  # bf16 autocast only where the CPU multiplies bf16 natively
     assert train.lora_config(profile).r == profile.lora_r
 
 
@@ -81,3 +84,11 @@ def test_classifier_training_with_plain_trainer(tokenizer, profile, tmp_path):
                                        max_steps=15, learning_rate=1e-2)
     losses = [loss for _, loss in result.losses]
     assert result.steps == 15 and losses[-1] < 0.5 * losses[0]
+
+
+def test_fp32_master_weights_upcasts_only_what_trains():
+    model = labkit.models.tiny_llama().half()
+    model.model.embed_tokens.weight.requires_grad_(False)
+    train.fp32_master_weights(model)
+    assert model.model.embed_tokens.weight.dtype == torch.float16  # frozen: left in half precision
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
