@@ -127,9 +127,9 @@ pd.DataFrame({name: {"final held-out loss": c.final_val_loss, "held-out accuracy
 """),
 ("code", r"""
 fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
-for name, c in optimiser_runs.items():
-    ax_train.plot(c.steps, c.train_loss, label=name, alpha=0.8)
-    ax_val.plot(c.val_steps, c.val_loss, marker="o", label=name)
+for (name, c), style in zip(optimiser_runs.items(), ("-", "-", "--")):  # Adam and AdamW nearly coincide
+    ax_train.plot(c.steps, c.train_loss, style, label=name, alpha=0.8)
+    ax_val.plot(c.val_steps, c.val_loss, style, marker="o", label=name)
 ax_train.set(title="training batches", xlabel="step", ylabel="loss")
 ax_val.set(title="held-out", xlabel="step")
 for ax in (ax_train, ax_val):
@@ -333,7 +333,8 @@ for name, study in studies.items():
     ax.set_title(f"Optimisation history: {name} sampler")
     ax.figure.set_size_inches(6, 3)
 axes = optuna_plots.plot_slice(studies["TPE"])
-axes[0].figure.set_size_inches(9, 3);
+axes[0].figure.set_size_inches(9, 3)
+plt.style.use("default")  # optuna's plots switch matplotlib to its "ggplot" style; switch back
 """),
 ("code", r"""
 trials = pd.concat([s.trials_dataframe()[["value", "params_learning_rate", "params_r"]].assign(sampler=n)
@@ -347,8 +348,9 @@ trials.sort_values("value").head(5).round(4)
 ("md", r"""
 In the slice plot, follow the loss along the learning rate: too small and nothing is learnt in a
 few steps, too large and the run jumps about or diverges; compare how much the rank moves it. With only a
-handful of trials, random search and TPE are hard to tell apart (TPE starts with random trials
-too); TPE's advantage shows over tens of trials. In practice: search the learning rate on a log
+handful of trials, random search and TPE are hard to tell apart: TPE starts with random trials
+(here `n_startup_trials=3`, the same three as the random study, as both samplers use seed 0) and
+only then models where good trials lie; its advantage shows over tens of trials. In practice: search the learning rate on a log
 scale first, on short runs, and spend the rest of the budget on the real run.
 
 ## Reading loss curves: under-fitting and over-fitting
