@@ -14,14 +14,12 @@ folders) and hides where TRL keeps them (ORPO lives in ``trl.experimental`` and 
 
 The yardsticks: :func:`win_rate` of a tuned model's replies against the reference's by a scorer,
 :func:`implicit_margins` (DPO's implicit reward margin on held-out pairs, measurable for every
-method), and :class:`PeakMemory`.
+method), and :class:`PeakMemory` (from :mod:`labkit.memory`).
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from labkit.data import chat_prompt
+from labkit.memory import PeakMemory  # noqa: F401  (one copy, in labkit.memory; align.PeakMemory still works)
 from labkit.profiles import Profile
 from labkit.train import (LivePlotCallback, TrainResult, _fingerprint, _in_notebook, _last_checkpoint,
                           _result_from, _training_precision)
@@ -204,39 +203,3 @@ def implicit_margins(model, tokenizer, pairs: Sequence[dict], beta: float = 0.1,
     return (beta * (log_ratios(model, tokenizer, pairs) - reference)).tolist()
 
 
-class PeakMemory:
-    """Peak memory while the ``with`` block runs, in MiB: ``max_memory_allocated`` on a GPU, else the
-    process's resident set size sampled every 20 ms. ``.peak`` is the highest value seen, ``.added``
-    the rise above the value at the start (what the block itself needed)."""
-
-    def __init__(self, interval: float = 0.02):
-        self.interval, self.peak, self.added = interval, 0.0, 0.0
-        self._stop = threading.Event()
-
-    def _rss(self) -> float:
-        import psutil
-
-        return psutil.Process(os.getpid()).memory_info().rss / 2**20
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> "PeakMemory":
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated() / 2**20
-        else:
-            self.start = self.peak = self._rss()
-            self._thread = threading.Thread(target=self._watch, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if torch.cuda.is_available():
-            self.peak = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self.peak, self._rss())
-        self.added = self.peak - self.start
