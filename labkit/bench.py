@@ -461,7 +461,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help=f"a course model name, or a random-weight shape: {', '.join(SHAPES)}")
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per run")
     parser.add_argument("--batch", type=int, default=8, help="examples (DPO: pairs) per step")
-    parser.add_argument("--n-examples", type=int, default=160, help="training examples")
+    parser.add_argument("--n-examples", type=int, default=None,
+                        help="training examples (default steps x batch: one epoch, as a lesson trains; labkit's "
+                             "DPO scores the reference once per example, so a data set larger than the run costs it)")
     parser.add_argument("--n-heldout", type=int, default=12, help="held-out examples for the held-out loss")
     parser.add_argument("--max-length", type=int, default=256, help="tokens per sequence (longer ones are cut)")
     parser.add_argument("--lora-r", type=int, default=8, help="LoRA rank on all linear layers; 0 = full fine-tune")
@@ -481,7 +483,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def main(args: argparse.Namespace) -> int:
-    spec = Spec(method="", side="", model=args.model, steps=args.steps, batch=args.batch, n_examples=args.n_examples,
+    spec = Spec(method="", side="", model=args.model, steps=args.steps, batch=args.batch,
+                n_examples=args.n_examples or args.steps * args.batch,
                 n_heldout=args.n_heldout, max_length=args.max_length, lora_r=args.lora_r,
                 learning_rate=args.learning_rate, threads=args.threads, device=args.device,
                 labkit_overrides=_overrides(args.set))
