@@ -20,7 +20,6 @@ method), and :class:`PeakMemory` (from :mod:`labkit.memory`).
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,24 +29,16 @@ import torch
 from labkit.data import chat_prompt
 from labkit.memory import PeakMemory  # noqa: F401  (one copy, in labkit.memory; align.PeakMemory still works)
 from labkit.profiles import Profile
-from labkit.train import (LivePlotCallback, TrainResult, _fingerprint, _in_notebook, _last_checkpoint,
-                          _result_from, _training_precision)
+from labkit.dpo import DPO_LR_FACTOR
+from labkit.train import TrainResult, run_settings, run_trainer
 
 ScoreFn = Callable[[str, str], float]  # (prompt, reply) -> score, e.g. labkit.preferences.score
 
 
 def _settings(profile: Profile, output_dir: str | Path, max_steps: int) -> dict:
-    """What every preference trainer here shares with ``labkit.dpo``: sizes from the profile, its
-    precision (bf16 autocast on CPUs with bf16 matmuls, as in ``labkit.train``), a log line per step."""
-    return dict(
-        output_dir=str(output_dir), max_steps=max_steps,
-        per_device_train_batch_size=profile.per_device_train_batch_size,
-        learning_rate=profile.learning_rate / 4,  # as labkit.dpo: a gentler step than SFT
-        lr_scheduler_type="constant_with_warmup", warmup_steps=min(5, max_steps // 10),
-        activation_checkpointing=False,  # TRL's default recomputes the forward pass: time for no gain here
-        logging_steps=1, save_strategy="steps", save_steps=max(10, max_steps // 3), save_total_limit=1,
-        report_to="none", seed=42, **_training_precision(profile),
-    )
+    """What every preference trainer here shares with ``labkit.dpo``: ``labkit.train.run_settings``
+    and DPO's gentler learning rate."""
+    return dict(run_settings(profile, output_dir, max_steps), learning_rate=profile.learning_rate * DPO_LR_FACTOR)
 
 
 def _orpo():
@@ -99,18 +90,9 @@ def completion_reward(score: ScoreFn) -> Callable[..., list[float]]:
 
 def _train(trainer_cls, config, model, tokenizer, dataset, peft_config, resume: bool, live_plot: bool | None,
            **trainer_kwargs: Any) -> tuple[Any, TrainResult]:
-    """Run one TRL trainer on a resumable run folder; the same steps for every method."""
     peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config
-    output_dir = Path(config.output_dir)
-    resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
-    live = _in_notebook() if live_plot is None else live_plot
-    callbacks = [LivePlotCallback(every=max(1, config.max_steps // 20))] if live else []
-    trainer = trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                          peft_config=peft_config, callbacks=callbacks, **trainer_kwargs)
-    start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
-    result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
-    return trainer.model.eval(), result
+    return run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config, resume, live_plot,
+                       **trainer_kwargs)
 
 
 def train_orpo(model, tokenizer, dataset, profile: Profile, output_dir: str | Path, peft_config: Any = None,

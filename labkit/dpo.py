@@ -24,14 +24,11 @@ text or as chat messages (``labkit.preferences.conversational``).
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
 from labkit.profiles import Profile
-from labkit.train import (LivePlotCallback, TrainResult, _fingerprint, _in_notebook, _last_checkpoint,
-                          _result_from, _training_precision, lora_config,
-                          score_labelled_tokens_only)
+from labkit.train import TrainResult, lora_config, run_settings, run_trainer, score_labelled_tokens_only
 
 # DPO moves a model that already writes well; it wants a gentler step than SFT on the same profile.
 DPO_LR_FACTOR = 0.25
@@ -41,26 +38,12 @@ def dpo_config(profile: Profile, output_dir: str | Path, **overrides: Any):
     """TRL ``DPOConfig`` from the profile. Any DPOConfig field can be overridden by keyword."""
     from trl import DPOConfig
 
-    max_steps = overrides.get("max_steps", profile.max_steps)
     settings = dict(
-        output_dir=str(output_dir),
-        max_steps=max_steps,
-        per_device_train_batch_size=profile.per_device_train_batch_size,  # pairs: twice as many sequences
-        learning_rate=profile.learning_rate * DPO_LR_FACTOR,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=min(5, max_steps // 10),
+        run_settings(profile, output_dir, overrides.get("max_steps", profile.max_steps)),
+        learning_rate=profile.learning_rate * DPO_LR_FACTOR,  # batch: pairs, so twice as many sequences
         max_length=profile.max_length,
         beta=0.1,  # how far the policy may move from the reference (TRL's default)
         precompute_ref_log_probs=True,  # the frozen reference is scored once, not on every step
-        activation_checkpointing=False,  # TRL's default True recomputes the forward pass: time for no gain here
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=max(10, max_steps // 3),
-        save_total_limit=1,
-        report_to="none",
-        seed=42,
-        dataloader_num_workers=0,
-        **_training_precision(profile),
     )
     return DPOConfig(**{**settings, **overrides})
 
@@ -80,18 +63,8 @@ def train_dpo(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
 
     score_labelled_tokens_only()
     peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config; keep the caller's intact
-    output_dir = Path(output_dir)
     config = dpo_config(profile, output_dir, **config_overrides)
-    resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
-    live = _in_notebook() if live_plot is None else live_plot
-    trainer = DPOTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-        callbacks=(callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else []),
-    )
-    start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
-    result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
-    return trainer.model.eval(), result
+    return run_trainer(DPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot, callbacks)
 
 
 __all__ = ["dpo_config", "train_dpo", "lora_config", "TrainResult"]

@@ -104,23 +104,17 @@ def _training_precision(profile: Profile) -> dict:
     return settings
 
 
-def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
-    """TRL ``SFTConfig`` from the profile. Any SFTConfig field can be overridden by keyword."""
-    from trl import SFTConfig
-
-    max_steps = overrides.get("max_steps", profile.max_steps)
-    settings = dict(
+def run_settings(profile: Profile, output_dir: str | Path, max_steps: int) -> dict:
+    """The trainer settings every labkit run shares (SFT, DPO and its relatives): the profile's batch
+    size and precision, a short warm-up, no gradient checkpointing (it costs time and saves little at
+    this size), a log line every step, and checkpoints a re-run can resume from."""
+    return dict(
         output_dir=str(output_dir),
         max_steps=max_steps,
         per_device_train_batch_size=profile.per_device_train_batch_size,
-        learning_rate=profile.learning_rate,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=min(5, max_steps // 10),
-        max_length=profile.max_length,
-        packing=False,  # packed rows become one long sequence; on CPU its attention costs more than padding does
-        train_sampling_strategy="group_by_length",  # batches of like lengths: little padding to compute
-        completion_only_loss=True,  # for prompt/completion data: loss on the answer only
-        activation_checkpointing=False,  # transformers 5 name of gradient checkpointing; costs time, saves little here
+        activation_checkpointing=False,  # transformers 5 name of gradient checkpointing
         logging_steps=1,
         save_strategy="steps",
         save_steps=max(10, max_steps // 3),
@@ -129,6 +123,20 @@ def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         seed=42,
         dataloader_num_workers=0,
         **_training_precision(profile),
+    )
+
+
+def sft_config(profile: Profile, output_dir: str | Path, **overrides: Any):
+    """TRL ``SFTConfig`` from the profile. Any SFTConfig field can be overridden by keyword."""
+    from trl import SFTConfig
+
+    settings = dict(
+        run_settings(profile, output_dir, overrides.get("max_steps", profile.max_steps)),
+        learning_rate=profile.learning_rate,
+        max_length=profile.max_length,
+        packing=False,  # packed rows become one long sequence; on CPU its attention costs more than padding does
+        train_sampling_strategy="group_by_length",  # batches of like lengths: little padding to compute
+        completion_only_loss=True,  # for prompt/completion data: loss on the answer only
     )
     return SFTConfig(**{**settings, **overrides})
 
@@ -221,12 +229,23 @@ def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     peft_config = lora_config(profile) if lora is True else (lora or None)
     if peft_config is None:
         fp32_master_weights(model)
+    return run_trainer(SFTTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot, callbacks)
+
+
+def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any = None, resume: bool = True,
+                live_plot: bool | None = None, callbacks: list | None = None,
+                **trainer_kwargs: Any) -> tuple[Any, TrainResult]:
+    """Run one TRL trainer in its run folder (``config.output_dir``): resume from the last checkpoint
+    of the same settings, show a live loss plot in a notebook, and measure the run.
+
+    SFT, DPO, ORPO, KTO and GRPO all take the same steps; ``trainer_kwargs`` adds what one of them
+    needs beyond the common arguments (GRPO's ``reward_funcs``)."""
+    output_dir = Path(config.output_dir)
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
     live = _in_notebook() if live_plot is None else live_plot
-    trainer = SFTTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config,
-        callbacks=(callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else []),
-    )
+    callbacks = (callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else [])
+    trainer = trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=peft_config, callbacks=callbacks, **trainer_kwargs)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
