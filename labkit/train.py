@@ -153,6 +153,8 @@ def score_labelled_tokens_only() -> None:
     """
     from trl.trainer import utils
 
+    if not hasattr(utils, "_use_triton"):  # a TRL that moved this private decision: keep its behaviour
+        return
     if not getattr(utils._use_triton, "labkit", False):
         on_gpu = utils._use_triton
 
