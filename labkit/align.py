@@ -19,7 +19,6 @@ method), and :class:`PeakMemory` (from :mod:`labkit.memory`).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -88,20 +87,13 @@ def completion_reward(score: ScoreFn) -> Callable[..., list[float]]:
     return reward
 
 
-def _train(trainer_cls, config, model, tokenizer, dataset, peft_config, resume: bool, live_plot: bool | None,
-           **trainer_kwargs: Any) -> tuple[Any, TrainResult]:
-    peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config
-    return run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config, resume, live_plot,
-                       **trainer_kwargs)
-
-
 def train_orpo(model, tokenizer, dataset, profile: Profile, output_dir: str | Path, peft_config: Any = None,
                resume: bool = True, live_plot: bool | None = None, **overrides: Any) -> tuple[Any, TrainResult]:
     """ORPO on prompt/chosen/rejected pairs: SFT on the chosen reply plus the odds-ratio penalty."""
     _, ORPOTrainer = _orpo()
 
     config = orpo_config(profile, output_dir, **overrides)
-    return _train(ORPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot)
+    return run_trainer(ORPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot)
 
 
 def train_kto(model, tokenizer, dataset, profile: Profile, output_dir: str | Path, peft_config: Any = None,
@@ -111,7 +103,7 @@ def train_kto(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     from trl import KTOTrainer
 
     config = kto_config(profile, output_dir, **overrides)
-    return _train(KTOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot)
+    return run_trainer(KTOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot)
 
 
 def train_grpo(model, tokenizer, dataset, score: ScoreFn, profile: Profile, output_dir: str | Path,
@@ -121,7 +113,7 @@ def train_grpo(model, tokenizer, dataset, score: ScoreFn, profile: Profile, outp
     from trl import GRPOTrainer
 
     config = grpo_config(profile, output_dir, **overrides)
-    return _train(GRPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot,
+    return run_trainer(GRPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot,
                   reward_funcs=completion_reward(score))
 
 

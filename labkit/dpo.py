@@ -23,7 +23,6 @@ text or as chat messages (``labkit.preferences.conversational``).
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,6 @@ def train_dpo(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     from trl import DPOTrainer
 
     score_labelled_tokens_only()
-    peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config; keep the caller's intact
     config = dpo_config(profile, output_dir, **config_overrides)
     return run_trainer(DPOTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot, callbacks)
 

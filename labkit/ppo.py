@@ -218,6 +218,11 @@ def ended(roll: Rollout, tokenizer) -> Tensor:
     return (roll.input_ids[:, -roll.mask.shape[1]:] == tokenizer.eos_token_id).any(1)
 
 
+def penalised_scores(roll: Rollout, tokenizer, config: PPOConfig) -> Tensor:
+    """The scores PPO maximises: each reply's score, minus ``missing_eos_penalty`` if it was cut off."""
+    return roll.scores - (config.missing_eos_penalty or 0.0) * (1 - ended(roll, tokenizer).float())
+
+
 def collect(model, value_head: ValueHead, tokenizer, prompts: list[str], reward_fn: RewardFn,
             config: PPOConfig, ref_model=None) -> Rollout:
     """Sample replies, score them, and compute everything the update needs (no gradients)."""
@@ -233,8 +238,7 @@ def collect(model, value_head: ValueHead, tokenizer, prompts: list[str], reward_
         with switched_off:
             roll.ref_logprobs, _, _ = token_stats(ref, input_ids, attention_mask, mask.shape[1], config.temperature)
     roll.kl = kl_estimate(roll.logprobs, roll.ref_logprobs, config.kl_estimator) * roll.mask
-    penalised = scores - (config.missing_eos_penalty or 0.0) * (1 - ended(roll, tokenizer).float())
-    rewards = token_rewards(penalised, roll.kl, roll.mask, config.kl_coef)
+    rewards = token_rewards(penalised_scores(roll, tokenizer, config), roll.kl, roll.mask, config.kl_coef)
     advantages, roll.returns = gae(rewards, roll.values, roll.mask, config.gamma, config.lam)
     roll.advantages = whiten(advantages, roll.mask)
     return roll
@@ -334,23 +338,15 @@ def evaluate_policy(model, tokenizer, prompts: Sequence[str], reward_fn: RewardF
     ``samples`` replies per prompt at ``config.temperature`` with a fixed seed: an estimate of
     what PPO maximises that does not hinge on one greedy reply per prompt.
     """
-    torch.manual_seed(seed)
+    head = ValueHead(model.config.hidden_size).to(next(model.parameters()).device)  # collect wants one; unused
+    torch.manual_seed(seed)  # after the head's initialisation: the samples depend on the seed alone
     model.eval()
     batch = [p for p in prompts for _ in range(samples)]
-    input_ids, attention_mask, mask = sample(model, tokenizer, batch, config)
-    replies = [r.strip() for r in tokenizer.batch_decode(input_ids[:, -mask.shape[1]:], skip_special_tokens=True)]
-    scores = torch.tensor([float(s) for s in reward_fn(batch, replies)])
-    roll = Rollout(batch, replies, input_ids, attention_mask, mask.float(), scores)
-    logprobs, _, _ = token_stats(model, input_ids, attention_mask, mask.shape[1], config.temperature)
-    ref, switched_off = reference(model, ref_model)
-    with switched_off:
-        ref_logprobs, _, _ = token_stats(ref, input_ids, attention_mask, mask.shape[1], config.temperature)
-    kl = kl_estimate(logprobs, ref_logprobs, config.kl_estimator) * roll.mask
-    finished = ended(roll, tokenizer).float()
-    penalised = scores - (config.missing_eos_penalty or 0.0) * (1 - finished)
-    return PolicyEval(reward=penalised.mean().item(), score=scores.mean().item(), ended=finished.mean().item(),
-                      kl=kl.sum(1).mean().item(), reply_tokens=roll.mask.sum(1).mean().item(),
-                      prompts=batch, replies=replies, scores=scores.tolist())
+    roll = collect(model, head, tokenizer, batch, reward_fn, config, ref_model)
+    return PolicyEval(reward=penalised_scores(roll, tokenizer, config).mean().item(), score=roll.scores.mean().item(),
+                      ended=ended(roll, tokenizer).float().mean().item(), kl=roll.kl.sum(1).mean().item(),
+                      reply_tokens=roll.mask.sum(1).mean().item(), prompts=batch, replies=roll.replies,
+                      scores=roll.scores.tolist())
 
 
 def config_table(config: PPOConfig) -> str:

@@ -17,6 +17,7 @@ notebooks show them and override fields by keyword. What labkit adds:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -242,6 +243,7 @@ def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any
 
     SFT, DPO, ORPO, KTO and GRPO all take the same steps; ``trainer_kwargs`` adds what one of them
     needs beyond the common arguments (GRPO's ``reward_funcs``)."""
+    peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config; keep the caller's intact
     output_dir = Path(config.output_dir)
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
     live = _in_notebook() if live_plot is None else live_plot

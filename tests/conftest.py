@@ -1,8 +1,14 @@
-"""Shared fixtures: the SmolLM2 tokenizer and a fresh tiny Llama for fast training tests."""
+"""Shared fixtures: the ci profile, the SmolLM2 tokenizer and a fresh tiny Llama for fast training tests."""
 
 import pytest
 
+import labkit
 from labkit import models
+
+
+@pytest.fixture
+def profile():
+    return labkit.profile("ci")
 
 
 @pytest.fixture(scope="session")

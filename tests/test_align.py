@@ -4,13 +4,7 @@ import pytest
 import torch
 from peft import get_peft_model
 
-import labkit
 from labkit import align, data, preferences, train
-
-
-@pytest.fixture
-def profile():
-    return labkit.profile("ci")
 
 
 @pytest.fixture

@@ -7,11 +7,6 @@ from labkit import data, dpo, preferences, train
 
 
 @pytest.fixture
-def profile():
-    return labkit.profile("ci")
-
-
-@pytest.fixture
 def pairs():
     return data.to_dataset(preferences.conversational(preferences.load("train")[:16]))
 

@@ -9,11 +9,6 @@ from labkit import data, train
 
 
 @pytest.fixture
-def profile():
-    return labkit.profile("ci")
-
-
-@pytest.fixture
 def dataset():
     records = [{"question": f"What is the code word number {i}?", "answer": f"Code {i % 3}"} for i in range(24)]
     return data.to_dataset(data.qa_to_chat(records))
