@@ -3,8 +3,14 @@
 Start every notebook with ``profile = labkit.profile(); profile``.
 """
 
+import logging
+
 from labkit.profiles import Profile, profile
 from labkit.seeding import set_seed
+
+# bitsandbytes (imported by peft) logs, on CPUs with bf16 support, that an optional kernel package
+# is missing: nothing a learner can act on, and it would land in the first cell that imports peft.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __all__ = ["Profile", "profile", "set_seed"]
 __version__ = "0.1.0"
