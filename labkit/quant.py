@@ -59,8 +59,8 @@ class Quantized4bit:
 def quantize_4bit(weight: torch.Tensor, quant_type: str = "nf4", blocksize: int = 64) -> Quantized4bit:
     """Blockwise 4-bit quantisation as bitsandbytes does it: scale each block by its absmax,
     then store the index of the nearest code value (found between the midpoints of the sorted code)."""
-    code = CODES[quant_type]
     flat = weight.detach().reshape(-1).float()
+    code = CODES[quant_type].to(flat.device)
     n_blocks = -(-flat.numel() // blocksize)
     padded = torch.nn.functional.pad(flat, (0, n_blocks * blocksize - flat.numel()))
     absmax = padded.view(n_blocks, blocksize).abs().amax(dim=1)
@@ -77,7 +77,7 @@ def dequantize_4bit(q: Quantized4bit) -> torch.Tensor:
     """The fp32 weight a 4-bit one stands for: code value of each index × its block's absmax."""
     index = torch.stack([q.packed >> 4, q.packed & 0xF], dim=1).reshape(-1).long()[: q.shape.numel()]
     scales = q.absmax.repeat_interleave(q.blocksize)[: q.shape.numel()]
-    return (CODES[q.quant_type][index] * scales).reshape(q.shape)
+    return (CODES[q.quant_type].to(index.device)[index] * scales).reshape(q.shape)
 
 
 def roundtrip(weight: torch.Tensor, fmt: str) -> torch.Tensor:
