@@ -103,3 +103,35 @@ def test_an_adapter_trains_through_a_4bit_layer_on_cpu():
     plain(inputs[1]).pow(2).sum().backward()
     assert inputs[0].grad is not None, "the gradient must flow through the 4-bit layer"
     torch.testing.assert_close(inputs[0].grad, inputs[1].grad, atol=1e-4, rtol=1e-4)
+
+
+def test_qlora_on_a_4bit_tiny_llama_lowers_the_loss_and_leaves_the_base_alone(tmp_path):
+    """QLoRA end to end on the CPU: a tiny Llama loaded in NF4 by transformers, a peft LoRA, a few steps."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    models.tiny_llama(seed=0, vocab_size=256).save_pretrained(tmp_path)
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=config, device_map="cpu")
+    assert quant.keep_4bit_trainable_on_cpu(base) == 14
+    ids = (torch.arange(16) + torch.tensor([[0], [40], [80], [120]])) % 256  # learnable: each token is the last + 1
+    with torch.no_grad():
+        base.eval()(input_ids=ids)  # an evaluation first, as in a notebook
+    frozen = base.model.layers[0].mlp.up_proj.weight.detach().clone()
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    losses = []
+    for step in range(10):
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        if step == 0:  # every B gets a gradient (A's is 0 while B = 0), also below 4-bit layers
+            grads = [p.grad for name, p in model.named_parameters() if "lora_B" in name]
+            assert len(grads) == 14 and all(g is not None and g.abs().sum() > 0 for g in grads), \
+                "a gradient stopped at a 4-bit layer"
+        optimizer.step(), optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.3, losses
+    assert torch.equal(base.model.layers[0].mlp.up_proj.base_layer.weight, frozen), "the 4-bit base stays frozen"
