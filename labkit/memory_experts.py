@@ -133,11 +133,13 @@ def answer_loss(model, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tens
 
 
 def train_adapter(model, cached: Cached, steps: int, learning_rate: float, batch_size: int = 8,
-                  seed: int = 0) -> list[float]:
+                  seed: int = 0, extra_loss=None) -> list[float]:
     """Train the parameters of ``model`` that require grad (the active adapter) on ``cached``.
 
-    AdamW at a constant rate, batches from a seeded shuffle, epoch after epoch. Returns the loss
-    of every step, so a notebook can show it going to (near) zero.
+    AdamW at a constant rate, batches from a seeded shuffle, epoch after epoch. Returns the answer
+    loss of every step, so a notebook can show it going to (near) zero. ``extra_loss``, if given,
+    is called after each forward pass and its value is added to the loss that is minimised (e.g.
+    a mixture of experts' load-balancing loss, notebook 15).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -150,7 +152,7 @@ def train_adapter(model, cached: Cached, steps: int, learning_rate: float, batch
             order = torch.randperm(len(cached), generator=generator)
         index, order = order[:batch_size], order[batch_size:]
         loss = answer_loss(model, top_hidden(model, cached, index), cached.labels[index])
-        loss.backward()
+        (loss + extra_loss() if extra_loss else loss).backward()
         optimizer.step(), optimizer.zero_grad()
         losses.append(loss.item())
     model.eval()
