@@ -47,6 +47,9 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def to(self, device) -> "Encoded":
+        return Encoded(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
+
 
 def encode_qa(tokenizer, questions: list[str], answers: list[str], system: str | None = None) -> Encoded:
     """Token ids of ``chat_prompt(question) + answer + eos``; the loss is on the answer and eos only.
@@ -91,6 +94,7 @@ def _decoder(model):
 def cache_hidden(model, encoded: Encoded, layer: int, batch_size: int = 16) -> Cached:
     """Run layers ``0..layer-1`` of ``model`` once (adapters off) and keep what enters ``layer``."""
     _, decoder = _decoder(model)
+    encoded = encoded.to(next(model.parameters()).device)
     chunks = []
     for start in range(0, len(encoded), batch_size):
         rows = slice(start, start + batch_size)
@@ -151,6 +155,7 @@ def train_adapter(model, cached: Cached, steps: int, learning_rate: float, batch
         if len(order) == 0:
             order = torch.randperm(len(cached), generator=generator)
         index, order = order[:batch_size], order[batch_size:]
+        index = index.to(cached.hidden.device)
         loss = answer_loss(model, top_hidden(model, cached, index), cached.labels[index])
         (loss + extra_loss() if extra_loss else loss).backward()
         optimizer.step(), optimizer.zero_grad()
@@ -167,6 +172,7 @@ def greedy_exact(model, encoded: Encoded, batch_size: int = 16) -> list[bool]:
     the same prefixes greedy decoding would, as long as every earlier token was right).
     """
     model.eval()
+    encoded = encoded.to(next(model.parameters()).device)
     hits = []
     for start in range(0, len(encoded), batch_size):
         rows = slice(start, start + batch_size)
@@ -263,7 +269,8 @@ def routed_exact(model, router: Router, encode, questions: list[str], encoded: E
     for expert in sorted({r for r in routes if r is not None}):
         rows = [i for i, r in enumerate(routes) if r == expert]
         model.set_adapter(expert)
-        subset = Encoded(encoded.input_ids[rows], encoded.attention_mask[rows], encoded.labels[rows])
+        index = torch.tensor(rows, device=encoded.input_ids.device)
+        subset = Encoded(encoded.input_ids[index], encoded.attention_mask[index], encoded.labels[index])
         for i, hit in zip(rows, greedy_exact(model, subset)):
             hits[i] = hit
     return hits

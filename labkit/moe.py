@@ -32,7 +32,8 @@ class MoEMLP(nn.Module):
         self.experts = nn.ModuleList(copy.deepcopy(mlp) for _ in range(n_experts))
         self.router = nn.Linear(hidden_size, n_experts, bias=False)
         nn.init.normal_(self.router.weight, std=router_std)
-        self.router.to(next(mlp.parameters()).dtype)
+        weight = next(mlp.parameters())
+        self.router.to(device=weight.device, dtype=weight.dtype)
         self.top_k = top_k
         self.aux_loss = torch.zeros(())  # the load-balancing loss of the last forward pass
         self.load = torch.zeros(n_experts)  # tokens sent to each expert, summed until reset_load()
