@@ -47,10 +47,6 @@ class Task:
     def __len__(self) -> int:
         return len(self.prompts)
 
-    def take(self, n: int | None) -> "Task":
-        """The first ``n`` examples (all if ``n`` is None)."""
-        return Task(self.name, self.prompts[:n], self.answers[:n])
-
 
 def answer_ids(tokenizer, answers: Sequence[str]) -> torch.Tensor:
     """The token id of each answer; an answer that is not exactly one token is an error (say which)."""
@@ -119,7 +115,7 @@ def accuracy(model, tokenizer, task: Task, batch_size: int = 16) -> float:
     gold, correct = answer_ids(tokenizer, task.answers), 0
     for start in range(0, len(task), batch_size):
         logits = answer_logits(model, tokenizer, task.prompts[start:start + batch_size])
-        correct += int((logits.argmax(-1) == gold[start:start + batch_size]).sum())
+        correct += int((logits.argmax(-1).cpu() == gold[start:start + batch_size]).sum())
     return correct / max(len(task), 1)
 
 
@@ -159,7 +155,8 @@ def train_steps(model, tokenizer, task: Task, steps: int, learning_rate: float, 
     run, start = Run(), time.perf_counter()
     model.train()
     for _, (prompts, answers) in zip(range(steps), batches(task, batch_size, seed)):
-        loss = F.cross_entropy(answer_logits(model, tokenizer, prompts), answer_ids(tokenizer, answers))
+        logits = answer_logits(model, tokenizer, prompts)
+        loss = F.cross_entropy(logits, answer_ids(tokenizer, answers).to(logits.device))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -202,7 +199,8 @@ class AdaptedMLP(nn.Module):
         self.base, self.adapter = base, adapter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.base(x))
+        y = self.base(x)  # the adapter's weights stay fp32 on a half-precision base: compute it in fp32
+        return self.adapter(y.to(self.adapter.up.weight.dtype)).to(y.dtype)
 
 
 def decoder_layers(model) -> list[nn.Module]:

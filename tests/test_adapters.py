@@ -120,3 +120,13 @@ def test_a_mixed_adapter_batch_matches_one_adapter_at_a_time(tiny_model, tokeniz
 
 def test_training_state_is_three_fp32_copies():
     assert adapters.training_state_mib(2**20) == pytest.approx(12.0)
+
+
+def test_bottleneck_adapters_train_in_fp32_on_a_half_precision_base(tiny_model, tokenizer, task):
+    tiny_model.to(torch.bfloat16)
+    added = adapters.add_bottleneck_adapters(tiny_model, bottleneck=4)
+    assert all(p.dtype == torch.float32 for a in added for p in a.parameters())
+    logits = adapters.answer_logits(tiny_model, tokenizer, PROMPTS, mixed_precision=False)  # no autocast to hide a mismatch
+    assert logits.shape == (len(PROMPTS), tiny_model.config.vocab_size)
+    run = adapters.train_steps(tiny_model, tokenizer, task, steps=2, learning_rate=1e-2, batch_size=4)
+    assert all(torch.isfinite(torch.tensor(run.losses)))
