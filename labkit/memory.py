@@ -63,6 +63,24 @@ class PeakMemory:
         self.added = self.peak - self.start
 
 
+def release_freed_memory() -> None:
+    """Hand memory that Python and the C allocator hold but no longer use back to the system.
+
+    On a CPU, :class:`PeakMemory` reads the resident set size. glibc keeps freed blocks for reuse,
+    so a block measured after another one finds memory already there and seems to need less.
+    Calling this first (a garbage collection, then glibc's ``malloc_trim``) makes blocks measured
+    one after another comparable. Elsewhere (no glibc) it only collects garbage.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def saved_for_backward(model: torch.nn.Module, forward: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
     """Run ``forward()`` and return its output and the MiB of tensors autograd saved for backward.
 
