@@ -61,6 +61,31 @@ def completion_perplexity(model, tokenizer, prompts: Sequence[str], completions:
 
 
 @torch.no_grad()
+def next_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int = 16) -> torch.Tensor:
+    """Logits of the token that would follow each prompt, shape ``(len(prompts), vocab)``.
+
+    Pass full prompt texts (e.g. from ``data.chat_prompt``). Prompts are left-padded and the LM head
+    is applied at the last position only: a one-token answer (a label, the first word of a fact) is
+    scored for a fraction of what full-sequence logits would cost.
+    """
+    model.eval()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = next(model.parameters()).device
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    rows = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(device)
+            positions = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)  # count from each row's first token
+            hidden = base.model(**batch, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
+            rows.append(base.lm_head(hidden).float())
+    finally:
+        tokenizer.padding_side = side
+    return torch.cat(rows)
+
+
+@torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, system: str | None = None,
              batch_size: int = 8, chat: bool = True) -> list[str]:
     """Greedy replies to ``prompts`` (wrapped in the chat template unless ``chat=False``)."""

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from labkit import evaluate
 
@@ -48,3 +49,16 @@ def test_completion_perplexity_scores_only_the_completion(tiny_model, tokenizer)
     got = evaluate.completion_perplexity(tiny_model, tokenizer, [prompt], [completion])
     assert got == pytest.approx(expected, rel=1e-4)
     assert got != pytest.approx(evaluate.perplexity(tiny_model, tokenizer, [prompt + completion]), rel=1e-3)
+
+
+def test_next_token_logits_match_the_full_forward_whatever_the_padding(tiny_model, tokenizer):
+    tokenizer.padding_side = "right"
+    prompts = ["The capital of France is", "Hello", "One, two, three, four, five, six,"]
+    batched = evaluate.next_token_logits(tiny_model, tokenizer, prompts, batch_size=3)
+    assert batched.shape == (3, tiny_model.config.vocab_size)
+    for row, prompt in zip(batched, prompts):
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            alone = tiny_model(**ids).logits[0, -1]
+        torch.testing.assert_close(row, alone, atol=1e-4, rtol=1e-4)
+    assert tokenizer.padding_side == "right"
