@@ -21,20 +21,26 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, ba
     """Token-weighted perplexity of ``texts`` (each truncated to ``max_length`` tokens).
 
     Summing the negative log-likelihood over all predicted tokens and dividing once gives the
-    same number however the texts are batched.
+    same number however the texts are batched. Texts are padded on the right whatever the
+    tokenizer's setting, so every real token keeps the position it has alone (left padding would
+    shift the positions of the shorter texts and change their scores).
     """
     model.eval()
     device = next(model.parameters()).device
     total_nll, total_tokens = 0.0, 0
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True,
-                          truncation=True, max_length=max_length).to(device)
-        logits = model(**batch).logits[:, :-1].float()
-        targets = batch["input_ids"][:, 1:]
-        mask = batch["attention_mask"][:, 1:].bool()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        total_nll += nll[mask].sum().item()
-        total_tokens += int(mask.sum())
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True,
+                              truncation=True, max_length=max_length).to(device)
+            logits = model(**batch).logits[:, :-1].float()
+            targets = batch["input_ids"][:, 1:]
+            mask = batch["attention_mask"][:, 1:].bool()
+            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+            total_nll += nll[mask].sum().item()
+            total_tokens += int(mask.sum())
+    finally:
+        tokenizer.padding_side = side
     return math.exp(total_nll / max(total_tokens, 1))
 
 

@@ -28,8 +28,11 @@ def test_answer_logits_match_each_prompt_alone(tiny_model, tokenizer):
 
 def test_answer_logits_restore_the_padding_side(tiny_model, tokenizer):
     tokenizer.padding_side = "left"
-    adapters.answer_logits(tiny_model, tokenizer, PROMPTS[:2])
-    assert tokenizer.padding_side == "left"
+    try:
+        adapters.answer_logits(tiny_model, tokenizer, PROMPTS[:2])
+        assert tokenizer.padding_side == "left"
+    finally:
+        tokenizer.padding_side = "right"  # the tokenizer fixture is shared by the whole session
 
 
 @pytest.mark.parametrize("config", [

@@ -24,6 +24,12 @@ def test_perplexity_does_not_depend_on_batching(tiny_model, tokenizer):
     one = evaluate.perplexity(tiny_model, tokenizer, texts, batch_size=1)
     three = evaluate.perplexity(tiny_model, tokenizer, texts, batch_size=3)
     assert one == pytest.approx(three, rel=1e-4)
+    tokenizer.padding_side = "left"  # e.g. left behind by generation code: must not change the score
+    try:
+        assert evaluate.perplexity(tiny_model, tokenizer, texts, batch_size=3) == pytest.approx(three, rel=1e-4)
+        assert tokenizer.padding_side == "left"
+    finally:
+        tokenizer.padding_side = "right"
     assert one > 1000  # a random model is close to uniform over 49k tokens
 
 
