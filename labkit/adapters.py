@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labkit.freezing import decoder_layers
+
 
 # --- the one-token task ---------------------------------------------------------------------------
 
@@ -201,14 +203,6 @@ class AdaptedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)  # the adapter's weights stay fp32 on a half-precision base: compute it in fp32
         return self.adapter(y.to(self.adapter.up.weight.dtype)).to(y.dtype)
-
-
-def decoder_layers(model) -> list[nn.Module]:
-    """The transformer blocks of a decoder-only model: the modules that own an ``mlp``."""
-    layers = [m for m in model.modules() if isinstance(getattr(m, "mlp", None), nn.Module)]
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no decoder layers with an `mlp` attribute to adapt")
-    return layers
 
 
 def add_bottleneck_adapters(model, bottleneck: int = 16) -> list[BottleneckAdapter]:

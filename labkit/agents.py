@@ -1,8 +1,9 @@
 """Mixture of agents: several proposers answer, an aggregator combines (notebook 15, survey §6.7).
 
 In the mixture-of-agents recipe (Wang et al., 2024) several LLMs ("proposers") answer the same
-question and an "aggregator" LLM reads their answers and writes the final one. Two aggregators
-are compared in the course:
+question and an "aggregator" LLM reads their answers and writes the final one. The proposers'
+answers come from ``labkit.evaluate.generate`` (greedy, or sampled at a temperature with a seed).
+Two aggregators are compared in the course:
 
 * :func:`aggregator_prompt`: the model itself is asked to pick or fuse the proposals (the
   recipe as published, which needs a capable aggregator);
@@ -15,36 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-import torch
-
-from labkit.data import chat_prompt
 from labkit.evaluate import normalize_answer
-
-
-@torch.no_grad()
-def sample(model, tokenizer, prompts: Sequence[str], temperature: float, seed: int = 0, system: str | None = None,
-           max_new_tokens: int = 16, batch_size: int = 8) -> list[str]:
-    """Sampled replies at ``temperature`` (seeded, so a re-run gives the same proposals).
-
-    ``temperature=0`` means greedy decoding. Each batch is seeded with ``seed + batch index`` so the
-    replies do not depend on what ran before.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    texts = [chat_prompt(tokenizer, p, system) for p in prompts]
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    options = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else dict(do_sample=False)
-    replies = []
-    try:
-        for n, start in enumerate(range(0, len(texts), batch_size)):
-            torch.manual_seed(seed + n)
-            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **options)
-            replies += [r.strip() for r in tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
-    finally:
-        tokenizer.padding_side = side
-    return replies
 
 
 def majority_vote(proposals: Sequence[Sequence[str]]) -> list[str]:

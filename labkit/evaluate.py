@@ -1,7 +1,7 @@
 """Measurements every notebook takes before and after a technique.
 
-Perplexity, answer matching, accuracy and greedy generation. Generation is greedy so that
-checked outputs are reproducible.
+Perplexity, answer matching, accuracy and generation. Generation is greedy unless a temperature
+is given, and sampling is seeded, so that checked outputs are reproducible.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from labkit.adapters import answer_logits
 from labkit.data import chat_prompt
 
 
@@ -68,44 +69,43 @@ def completion_perplexity(model, tokenizer, prompts: Sequence[str], completions:
 
 @torch.no_grad()
 def next_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int = 16) -> torch.Tensor:
-    """Logits of the token that would follow each prompt, shape ``(len(prompts), vocab)``.
+    """Logits of the token that would follow each prompt, shape ``(len(prompts), vocab)``, in the
+    model's own precision.
 
-    Pass full prompt texts (e.g. from ``data.chat_prompt``). Prompts are left-padded and the LM head
-    is applied at the last position only: a one-token answer (a label, the first word of a fact) is
-    scored for a fraction of what full-sequence logits would cost.
+    Pass full prompt texts (e.g. from ``data.chat_prompt``). The LM head is applied at the last
+    position only: a one-token answer (a label, the first word of a fact) is scored for a fraction of
+    what full-sequence logits would cost. Batches of :func:`labkit.adapters.answer_logits`, which also
+    serves training and prompt-learning models.
     """
     model.eval()
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    device = next(model.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    rows = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)
-            positions = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)  # count from each row's first token
-            hidden = base.model(**batch, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
-            rows.append(base.lm_head(hidden).float())
-    finally:
-        tokenizer.padding_side = side
-    return torch.cat(rows)
+    return torch.cat([answer_logits(model, tokenizer, prompts[start:start + batch_size], mixed_precision=False)
+                      for start in range(0, len(prompts), batch_size)])
 
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, system: str | None = None,
-             batch_size: int = 8, chat: bool = True) -> list[str]:
-    """Greedy replies to ``prompts`` (wrapped in the chat template unless ``chat=False``)."""
+             batch_size: int = 8, chat: bool = True, temperature: float = 0.0, seed: int = 0) -> list[str]:
+    """Replies to ``prompts`` (wrapped in the chat template unless ``chat=False``): greedy, or sampled
+    from the whole distribution at ``temperature`` > 0.
+
+    Sampling seeds each batch with ``seed + batch index``, so the replies are the same on a re-run
+    and do not depend on what ran before (e.g. several sampled agents in notebook 15).
+    """
     model.eval()
     device = next(model.parameters()).device
     texts = [chat_prompt(tokenizer, p, system) if chat else p for p in prompts]
+    options = (dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0
+               else dict(do_sample=False))
     side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues on the right
     replies = []
     try:
-        for start in range(0, len(texts), batch_size):
+        for n, start in enumerate(range(0, len(texts), batch_size)):
+            if temperature > 0:
+                torch.manual_seed(seed + n)
             batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                 **options)
             new = out[:, batch["input_ids"].shape[1]:]
             replies += [r.strip() for r in tokenizer.batch_decode(new, skip_special_tokens=True)]
     finally:

@@ -1,4 +1,6 @@
-"""agents: seeded sampling, greedy at temperature 0, majority vote, the aggregator prompt."""
+"""agents: majority vote, the aggregator prompt; the proposers' seeded sampling (evaluate.generate)."""
+
+import torch
 
 from labkit import agents, evaluate
 
@@ -12,11 +14,12 @@ def test_majority_vote_counts_normalised_answers_and_breaks_ties_by_agent_order(
 
 def test_temperature_zero_is_greedy_and_sampling_is_reproducible(tiny_model, tokenizer):
     prompts = ["What is the capital of Veloria?", "Name a bridge."]
-    greedy = agents.sample(tiny_model, tokenizer, prompts, temperature=0.0, max_new_tokens=5)
+    greedy = evaluate.generate(tiny_model, tokenizer, prompts, temperature=0.0, seed=7, max_new_tokens=5)
     assert greedy == evaluate.generate(tiny_model, tokenizer, prompts, max_new_tokens=5)
-    first = agents.sample(tiny_model, tokenizer, prompts, temperature=1.0, seed=3, max_new_tokens=5)
-    again = agents.sample(tiny_model, tokenizer, prompts, temperature=1.0, seed=3, max_new_tokens=5)
-    other = agents.sample(tiny_model, tokenizer, prompts, temperature=1.0, seed=4, max_new_tokens=5)
+    first = evaluate.generate(tiny_model, tokenizer, prompts, temperature=1.0, seed=3, max_new_tokens=5)
+    torch.manual_seed(123)  # what ran before must not matter
+    again = evaluate.generate(tiny_model, tokenizer, prompts, temperature=1.0, seed=3, max_new_tokens=5)
+    other = evaluate.generate(tiny_model, tokenizer, prompts, temperature=1.0, seed=4, max_new_tokens=5)
     assert first == again and first != other
 
 
