@@ -3,7 +3,7 @@
 ``prepare`` converts the embedded models once (``make`` runs it during set-up); ``info`` prints
 the environment report for bug reports; ``pipeline run CONFIG`` runs the seven-stage pipeline of
 notebook 06 and ``pipeline check CONFIG`` only checks the config and its data; ``bench`` times
-labkit's training path against plain TRL (:mod:`labkit.bench`).
+labkit's training path against plain TRL (:mod:`labkit.perf.bench`).
 """
 
 from __future__ import annotations
@@ -28,25 +28,25 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    from labkit import pipeline
     from labkit.data import DataError
-    from labkit.runconfig import ConfigError
+    from labkit.pipeline import stages
+    from labkit.pipeline.runconfig import ConfigError
 
     try:
         if args.action == "check":
-            config = pipeline.check(args.config)
+            config = stages.check(args.config)
             print(f"{args.config}: OK (run '{config.run_name}', data {config.data.train_file}, config hash {config.config_hash()})")
             return 0
-        result = pipeline.run_pipeline(args.config, run_dir=args.run_dir, until=args.until, fresh=args.fresh)
+        result = stages.run_pipeline(args.config, run_dir=args.run_dir, until=args.until, fresh=args.fresh)
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"run folder: {result.folder}\n{pipeline.describe(result.folder)}")
+    print(f"run folder: {result.folder}\n{stages.describe(result.folder)}")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from labkit import bench
+    from labkit.perf import bench
 
     return bench.main(args)
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--until", help="stop after this stage (data, model, setup, finetune, evaluation, export, monitoring)")
     pipe.add_argument("--fresh", action="store_true", help="delete the run folder's earlier results and start again")
     pipe.set_defaults(run=_pipeline)
-    from labkit.bench import build_parser as bench_parser  # light: torch is imported by labkit anyway
+    from labkit.perf.bench import build_parser as bench_parser  # light: torch is imported by labkit anyway
 
     bench = commands.add_parser("bench", help="time labkit's training against plain TRL (sft, dpo)")
     bench_parser(bench).set_defaults(run=_bench)

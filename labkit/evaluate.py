@@ -6,6 +6,7 @@ is given, and sampling is seeded, so that checked outputs are reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import string
@@ -13,8 +14,8 @@ from typing import Sequence
 
 import torch
 
-from labkit.adapters import answer_logits
 from labkit.data import chat_prompt
+from labkit.train import cpu_has_bf16
 
 
 @torch.no_grad()
@@ -67,6 +68,52 @@ def completion_perplexity(model, tokenizer, prompts: Sequence[str], completions:
     return math.exp(total_nll / max(total_tokens, 1))
 
 
+def virtual_tokens_in_sequence(model) -> int:
+    """How many positions a peft prompt-tuning model prepends to the sequence (0 for every other method).
+
+    Prefix tuning also adds virtual tokens, but as cached keys and values: the logits keep the
+    input's length. Prompt tuning (and p-tuning) feed them as embeddings, so they come out in the logits.
+    """
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not config.is_prompt_learning or config.peft_type == "PREFIX_TUNING":
+        return 0
+    return config.num_virtual_tokens
+
+
+def autocast(device: torch.device):
+    """Mixed precision for the forward pass: bf16 matmuls on a CPU that has them (as ``labkit.train``
+    does for every run), bf16 or fp16 on a GPU; weights and optimizer state stay as they are."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def answer_logits(model, tokenizer, prompts: Sequence[str], mixed_precision: bool = True,
+                  **forward_kwargs) -> torch.Tensor:
+    """Logits over the vocabulary at each prompt's last token: the predicted answer, shape (n, vocab).
+
+    Prompts are padded on the right, so every real token keeps the position it has alone and the
+    result does not depend on what else is in the batch. Only the needed positions go through the
+    LM head (``logits_to_keep``): it is a fifth of a small model's compute. ``mixed_precision``
+    uses :func:`autocast`; bf16 rounding then depends a little on the batch's shape, so pass False
+    to compare two ways of computing the same logits. ``forward_kwargs`` go to the model, e.g.
+    peft's ``adapter_names`` (one adapter per prompt).
+    """
+    device = next(model.parameters()).device
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        batch = tokenizer(list(prompts), return_tensors="pt", padding=True).to(device)
+    finally:
+        tokenizer.padding_side = side
+    last = batch["attention_mask"].sum(1) - 1 + virtual_tokens_in_sequence(model)
+    keep, row_of = torch.unique(last, return_inverse=True)
+    with autocast(device) if mixed_precision else contextlib.nullcontext():
+        logits = model(**batch, logits_to_keep=keep, use_cache=False, **forward_kwargs).logits
+    return logits[torch.arange(len(prompts)), row_of].float()
+
+
 @torch.no_grad()
 def next_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int = 16) -> torch.Tensor:
     """Logits of the token that would follow each prompt, shape ``(len(prompts), vocab)``, in the
@@ -74,7 +121,7 @@ def next_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int 
 
     Pass full prompt texts (e.g. from ``data.chat_prompt``). The LM head is applied at the last
     position only: a one-token answer (a label, the first word of a fact) is scored for a fraction of
-    what full-sequence logits would cost. Batches of :func:`labkit.adapters.answer_logits`, which also
+    what full-sequence logits would cost. Batches of :func:`answer_logits`, which also
     serves training and prompt-learning models.
     """
     model.eval()

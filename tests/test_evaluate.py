@@ -1,7 +1,11 @@
 import pytest
 import torch
 
+from peft import PrefixTuningConfig, PromptTuningConfig, get_peft_model
+
 from labkit import evaluate
+
+PROMPTS = ["The capital of France is", "One, two, three, four, five,", "Hello", "A cat sat on the mat and"]
 
 
 def test_normalize_and_match():
@@ -68,3 +72,34 @@ def test_next_token_logits_match_the_full_forward_whatever_the_padding(tiny_mode
             alone = tiny_model(**ids).logits[0, -1]
         torch.testing.assert_close(row, alone, atol=1e-4, rtol=1e-4)
     assert tokenizer.padding_side == "right"
+
+
+def last_token_logits_one_by_one(model, tokenizer, prompts):
+    """The reference: each prompt alone, no padding, the logits at its last position."""
+    with torch.no_grad():
+        return torch.stack([model(**tokenizer(p, return_tensors="pt")).logits[0, -1] for p in prompts])
+
+
+def test_answer_logits_match_each_prompt_alone(tiny_model, tokenizer):
+    batched = evaluate.answer_logits(tiny_model, tokenizer, PROMPTS, mixed_precision=False)
+    torch.testing.assert_close(batched, last_token_logits_one_by_one(tiny_model, tokenizer, PROMPTS), atol=1e-4, rtol=1e-4)
+
+
+def test_answer_logits_restore_the_padding_side(tiny_model, tokenizer):
+    tokenizer.padding_side = "left"
+    try:
+        evaluate.answer_logits(tiny_model, tokenizer, PROMPTS[:2])
+        assert tokenizer.padding_side == "left"
+    finally:
+        tokenizer.padding_side = "right"  # the tokenizer fixture is shared by the whole session
+
+
+@pytest.mark.parametrize("config", [
+    PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3),  # virtual tokens in the sequence
+    PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3),  # virtual tokens in the cache
+], ids=["prompt-tuning", "prefix-tuning"])
+def test_answer_logits_find_the_last_prompt_token_under_prompt_learning(tiny_model, tokenizer, config):
+    model = get_peft_model(tiny_model, config)
+    batched = evaluate.answer_logits(model, tokenizer, PROMPTS, mixed_precision=False)
+    torch.testing.assert_close(batched, last_token_logits_one_by_one(model, tokenizer, PROMPTS), atol=1e-4, rtol=1e-4)
+    assert evaluate.virtual_tokens_in_sequence(model) == (3 if config.peft_type == "PROMPT_TUNING" else 0)

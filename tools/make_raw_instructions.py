@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/make_raw_instructions.py
 
-The files are generated deterministically by labkit.messy_corpus.make_raw_corpus(seed=0);
+The files are generated deterministically by labkit.dataprep.messy_corpus.make_raw_corpus(seed=0);
 tests/test_messy_corpus.py checks the committed files are exactly what it writes.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit import messy_corpus  # noqa: E402
 from labkit.data import data_dir, save_jsonl  # noqa: E402
+from labkit.dataprep import messy_corpus  # noqa: E402
 
 if __name__ == "__main__":
     records, truth = messy_corpus.make_raw_corpus(seed=0)

@@ -1,0 +1,385 @@
+"""The survey's seven-stage fine-tuning pipeline (ch. 2), driven by one run config.
+
+Stages, each leaving an artefact in its own folder of the run folder:
+
+1. ``data``        cleaned train/test JSONL and the counts of what cleaning removed
+2. ``model``       ``model_card.json``: name, parameters, dtype, special tokens, chat template
+3. ``setup``       ``resolved_config.yaml``: the config with profile defaults filled in, and the
+                   TRL ``SFTConfig`` and peft ``LoraConfig`` built from it
+4. ``finetune``    the LoRA adapter (and the trainer's checkpoints)
+5. ``evaluation``  ``metrics.json``: held-out answer perplexity and answer-match, base model vs tuned
+6. ``export``      the adapter merged into the base model, saved with its tokenizer and reloaded
+                   to check that it answers like the adapter model
+7. ``monitoring``  a record appended to a JSON-lines log, with a regression check against the base
+                   model and the previous record
+
+A stage is finished when its folder holds ``done.json``; a re-run skips finished stages, and an
+interrupted fine-tune resumes from its last checkpoint (``labkit.train.train_sft`` does that).
+From Python: ``run_pipeline("configs/pipeline_example.yaml")``; from a shell:
+``labkit pipeline run configs/pipeline_example.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from labkit import data, evaluate, models, train
+from labkit.pipeline.runconfig import ConfigError, PipelineConfig, load_config, resolve_data_file, with_profile
+from labkit.profiles import Profile, profile as get_profile
+from labkit.seeding import set_seed
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pipeline_example.yaml"
+STAGES = ("data", "model", "setup", "finetune", "evaluation", "export", "monitoring")
+DONE = "done.json"
+
+
+@dataclass
+class Run:
+    """One pipeline run: its resolved config, profile and folder, and the objects stages share."""
+
+    config: PipelineConfig  # with the profile's defaults filled in
+    profile: Profile
+    folder: Path
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.folder / f"{STAGES.index(stage) + 1}_{stage}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def tokenizer(self):
+        if "tokenizer" not in self._cache:
+            self._cache["tokenizer"] = models.load_tokenizer(self.config.model.name)
+        return self._cache["tokenizer"]
+
+    def base_model(self):
+        """A fresh copy of the base model (training changes the one it is given)."""
+        return models.load_model(self.config.model.name, dtype=self.config.model.dtype, device=self.profile.device)
+
+    def records(self, split: str) -> list[dict]:
+        return data.load_jsonl(self.stage_dir("data") / f"{split}.jsonl", schema="prompt-completion")
+
+
+@dataclass
+class PipelineResult:
+    """What a call of :func:`run_pipeline` did."""
+
+    folder: Path
+    ran: list[str]
+    skipped: list[str]
+    summaries: dict[str, dict]
+
+    def artefact(self, stage: str) -> Path:
+        return self.folder / f"{STAGES.index(stage) + 1}_{stage}"
+
+
+# ---- stage 1: data preparation ---------------------------------------------------------------
+
+def _as_prompt_completion(record: dict, schema: str, split_field: str) -> dict:
+    """One record as whitespace-normalised prompt/completion, marked "test" if held out."""
+    prompt, completion = (record["question"], record["answer"]) if schema == "qa" else (record["prompt"], record["completion"])
+    return {"prompt": " ".join(prompt.split()), "completion": " ".join(completion.split()),
+            "split": "test" if record.get(split_field) == "test" else None}
+
+
+def clean(records: list[dict], max_chars: int) -> tuple[list[dict], dict]:
+    """Drop too-long records and exact duplicates (after whitespace normalisation); count each."""
+    kept, seen, counts = [], set(), {"too_long": 0, "duplicates": 0}
+    for record in records:
+        key = (record["prompt"].lower(), record["completion"].lower())
+        if len(record["prompt"]) + len(record["completion"]) > max_chars:
+            counts["too_long"] += 1
+        elif key in seen:
+            counts["duplicates"] += 1
+        else:
+            seen.add(key)
+            kept.append(record)
+    return kept, counts
+
+
+def _split(records: list[dict], config) -> tuple[list[dict], list[dict]]:
+    if any(r.get("split") == "test" for r in records):
+        return [r for r in records if r.get("split") != "test"], [r for r in records if r.get("split") == "test"]
+    shuffled = records[:]
+    random.Random(config.training.seed).shuffle(shuffled)
+    n_test = max(1, round(len(shuffled) * config.data.test_fraction))
+    return shuffled[n_test:], shuffled[:n_test]
+
+
+def stage_data(run: Run) -> dict:
+    cfg, base = run.config.data, Path(run.config.source).parent if run.config.source else None
+    raw = [_as_prompt_completion(r, cfg.schema, cfg.split_field)
+           for r in data.load_jsonl(resolve_data_file(cfg.train_file, base), schema=cfg.schema)]
+    if cfg.test_file:
+        test_raw = [{**_as_prompt_completion(r, cfg.schema, cfg.split_field), "split": "test"}
+                    for r in data.load_jsonl(resolve_data_file(cfg.test_file, base), schema=cfg.schema)]
+        raw = [{**r, "split": None} for r in raw] + test_raw
+    cleaned, counts = clean(raw, cfg.max_chars)
+    train_set, test_set = _split(cleaned, run.config)
+    train_prompts = {r["prompt"].lower() for r in train_set}
+    leaked = [r for r in test_set if r["prompt"].lower() in train_prompts]
+    test_set = [r for r in test_set if r not in leaked]
+    if not train_set or not test_set:
+        raise ConfigError(f"data: after cleaning, {len(train_set)} training and {len(test_set)} test records remain; "
+                          "both must be non-empty")
+    folder = run.stage_dir("data")
+    data.save_jsonl([{**r, "split": "train"} for r in train_set], folder / "train.jsonl")
+    data.save_jsonl([{**r, "split": "test"} for r in test_set], folder / "test.jsonl")
+    counts = {"raw": len(raw), **counts, "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
+    (folder / "counts.json").write_text(json.dumps(counts, indent=2))
+    return counts
+
+
+# ---- stage 2: model initialisation -----------------------------------------------------------
+
+def stage_model(run: Run) -> dict:
+    tokenizer, model = run.tokenizer(), run.base_model()
+    card = {
+        "name": run.config.model.name,
+        "source": "built in memory" if run.config.model.name == models.TINY_LLAMA else models.model_path(run.config.model.name),
+        "architecture": model.config.model_type,
+        "parameters": models.parameter_count(model),
+        "dtype": run.config.model.dtype,
+        "weights_mb": round(sum(p.nbytes for p in model.parameters()) / 1e6, 1),
+        "special_tokens": {k: getattr(tokenizer, k) for k in ("bos_token", "eos_token", "pad_token")},
+        "padding_side": tokenizer.padding_side,
+        "chat_template": bool(tokenizer.chat_template),
+        "vocab_size": len(tokenizer),
+    }
+    if not card["chat_template"]:
+        raise ConfigError(f"model.name: {card['name']!r} has no chat template; the pipeline fine-tunes chat models")
+    (run.stage_dir("model") / "model_card.json").write_text(json.dumps(card, indent=2))
+    return {"parameters": card["parameters"], "dtype": card["dtype"]}
+
+
+# ---- stage 3: training set-up ----------------------------------------------------------------
+
+def _configs(run: Run):
+    t = run.config.training
+    sft = train.sft_config(run.profile, run.stage_dir("finetune") / "checkpoints", max_steps=t.max_steps,
+                           learning_rate=t.learning_rate, per_device_train_batch_size=t.per_device_train_batch_size,
+                           max_length=t.max_length, seed=t.seed)
+    lo = run.config.lora
+    lora = train.lora_config(run.profile, r=lo.r, lora_alpha=lo.lora_alpha, lora_dropout=lo.lora_dropout,
+                             target_modules=lo.target_modules)
+    return sft, lora
+
+
+def _plain(values: dict) -> dict:
+    """Config objects as YAML-safe data (sets, enums and paths become lists and strings)."""
+    return json.loads(json.dumps(values, default=lambda v: sorted(v) if isinstance(v, set) else str(v)))
+
+
+def stage_setup(run: Run) -> dict:
+    sft, lora = _configs(run)
+    resolved = {"pipeline": run.config.to_dict(), "sft_config": _plain(sft.to_dict()), "lora_config": _plain(lora.to_dict())}
+    path = run.stage_dir("setup") / "resolved_config.yaml"
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    return {"max_steps": sft.max_steps, "learning_rate": sft.learning_rate, "lora_r": lora.r}
+
+
+# ---- stage 4: fine-tuning --------------------------------------------------------------------
+
+def stage_finetune(run: Run) -> dict:
+    sft, lora = _configs(run)
+    dataset = data.to_dataset(data.qa_to_chat(
+        [{"question": r["prompt"], "answer": r["completion"]} for r in run.records("train")], run.config.data.system_prompt))
+    t = run.config.training
+    set_seed(t.seed)
+    tuned, result = train.train_sft(run.base_model(), run.tokenizer(), dataset, run.profile, sft.output_dir, lora=lora,
+                                    live_plot=False, max_steps=t.max_steps, learning_rate=t.learning_rate,
+                                    per_device_train_batch_size=t.per_device_train_batch_size,
+                                    max_length=t.max_length, seed=t.seed)
+    folder = run.stage_dir("finetune")
+    tuned.save_pretrained(folder / "adapter")
+    (folder / "losses.json").write_text(json.dumps(result.losses))
+    return {"steps": result.steps, "final_loss": round(result.final_loss, 4), "runtime_s": round(result.runtime_s, 1),
+            "trainable_parameters": result.trainable_parameters, "resumed_from": result.resumed_from}
+
+
+# ---- stage 5: evaluation ---------------------------------------------------------------------
+
+def _tuned_model(run: Run):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(run.base_model(), run.stage_dir("finetune") / "adapter").eval()
+
+
+def _measure(model, run: Run, test: list[dict]) -> tuple[dict, list[str]]:
+    tokenizer, system = run.tokenizer(), run.config.data.system_prompt
+    prompts, golds = [r["prompt"] for r in test], [r["completion"] for r in test]
+    replies = evaluate.generate(model, tokenizer, prompts, max_new_tokens=run.config.evaluation.max_new_tokens,
+                                system=system)
+    answer_ppl = evaluate.completion_perplexity(model, tokenizer, [data.chat_prompt(tokenizer, p, system) for p in prompts],
+                                                [g + tokenizer.eos_token for g in golds], max_length=run.config.training.max_length)
+    return {"answer_perplexity": round(answer_ppl, 4), "answer_match": evaluate.match_rate(replies, golds),
+            "exact_match": evaluate.match_rate(replies, golds, strict=True)}, replies
+
+
+def stage_evaluation(run: Run) -> dict:
+    test = run.records("test")[: run.config.evaluation.limit]
+    model = _tuned_model(run)
+    with model.disable_adapter():
+        before, before_replies = _measure(model, run, test)
+    after, after_replies = _measure(model, run, test)
+    examples = [{"prompt": r["prompt"], "gold": r["completion"], "before": b, "after": a}
+                for r, b, a in zip(test, before_replies, after_replies)]
+    metrics = {"n_test": len(test), "before": before, "after": after, "examples": examples}
+    (run.stage_dir("evaluation") / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    return {"before": before, "after": after}
+
+
+# ---- stage 6: deployment (export) ------------------------------------------------------------
+
+def stage_export(run: Run) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not run.config.export.enabled:
+        return {"exported": False}
+    tokenizer, folder = run.tokenizer(), run.stage_dir("export") / "merged"
+    adapter_model = _tuned_model(run)
+    prompt = run.config.export.check_prompt
+    adapter_reply = evaluate.generate(adapter_model, tokenizer, [prompt], max_new_tokens=16)[0]
+    inputs = tokenizer(data.chat_prompt(tokenizer, prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        adapter_logits = adapter_model(**inputs.to(run.profile.device)).logits
+    adapter_model.merge_and_unload().save_pretrained(folder)  # merging folds B @ A into each weight
+    tokenizer.save_pretrained(folder)
+    merged = AutoModelForCausalLM.from_pretrained(folder, dtype=run.config.model.dtype).to(run.profile.device).eval()
+    with torch.no_grad():
+        difference = (merged(**inputs).logits.float() - adapter_logits.float()).abs().max().item()
+    merged_reply = evaluate.generate(merged, tokenizer, [prompt], max_new_tokens=16)[0]
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    summary = {"path": str(folder), "size_mb": round(size / 1e6, 1), "max_logit_difference": difference,
+               "same_reply": merged_reply == adapter_reply, "reply": merged_reply}
+    (run.stage_dir("export") / "export.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+# ---- stage 7: monitoring ---------------------------------------------------------------------
+
+def monitoring_record(metrics: dict, previous: dict | None, config_hash: str, max_regression: float,
+                      export: dict | None = None) -> dict:
+    """A log record: the tuned model's metrics and whether they regressed vs the base model or the last run."""
+    after, before = metrics["after"], metrics["before"]
+    checks = {"not_worse_than_base": after["answer_match"] >= before["answer_match"] - max_regression}
+    if export is not None and export.get("exported", True):
+        checks["export_answers_like_adapter"] = bool(export["same_reply"])
+    if previous is not None:
+        checks["not_worse_than_previous"] = after["answer_match"] >= previous["metrics"]["answer_match"] - max_regression
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config_hash": config_hash,
+            "metrics": after, "baseline": before, "checks": checks, "alert": not all(checks.values())}
+
+
+def stage_monitoring(run: Run) -> dict:
+    metrics = json.loads((run.stage_dir("evaluation") / "metrics.json").read_text())
+    log = run.stage_dir("monitoring") / run.config.monitoring.log_file
+    history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    export_file = run.stage_dir("export") / "export.json"
+    export = json.loads(export_file.read_text()) if export_file.exists() else None
+    record = monitoring_record(metrics, history[-1] if history else None, run.config.config_hash(),
+                               run.config.monitoring.max_regression, export)
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    return {"alert": record["alert"], "checks": record["checks"], "log_records": len(history) + 1}
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[Run], dict]] = {
+    "data": stage_data, "model": stage_model, "setup": stage_setup, "finetune": stage_finetune,
+    "evaluation": stage_evaluation, "export": stage_export, "monitoring": stage_monitoring,
+}
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+def check(config: str | Path | PipelineConfig) -> PipelineConfig:
+    """Load and check a config and the records of its data files; no model is loaded."""
+    config = config if isinstance(config, PipelineConfig) else load_config(config)
+    base = Path(config.source).parent if config.source else None
+    for key in ("train_file", "test_file"):
+        if getattr(config.data, key):
+            data.load_jsonl(resolve_data_file(getattr(config.data, key), base), schema=config.data.schema)
+    return config
+
+
+def _data_hash(config: PipelineConfig) -> str:
+    base = Path(config.source).parent if config.source else None
+    digest = hashlib.sha256()
+    for value in (config.data.train_file, config.data.test_file):
+        if value:
+            digest.update(resolve_data_file(value, base).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _claim(folder: Path, config: PipelineConfig, fresh: bool) -> None:
+    """Mark ``folder`` as this config's run folder; refuse one that holds another config's (or data's) run."""
+    stamp, now = folder / "config.yaml", {"config_hash": config.config_hash(), "data_hash": _data_hash(config)}
+    if stamp.exists() and fresh:
+        shutil.rmtree(folder)
+    if stamp.exists():
+        earlier = yaml.safe_load(stamp.read_text())
+        changed = [key.split("_")[0] for key in now if earlier.get(key) != now[key]]
+        if changed:
+            raise ConfigError(f"{folder} holds a run of a different {' and '.join(changed)} "
+                              f"(config hash {earlier.get('config_hash')}, now {now['config_hash']}); choose another "
+                              "run_name or --run-dir, or pass fresh=True (--fresh) to start again")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(yaml.safe_dump({**now, **config.to_dict()}, sort_keys=False))
+
+
+def run_pipeline(config: str | Path | PipelineConfig, run_dir: str | Path | None = None, until: str | None = None,
+                 fresh: bool = False, verbose: bool = True) -> PipelineResult:
+    """Run the seven stages (or those up to ``until``), skipping the ones already done in the run folder.
+
+    Everything is checked first (config keys, types, files and every data record), so a mistake
+    stops the run before a model is loaded. The run folder is ``run_dir``, else
+    ``$LABKIT_RUNS/<run_name>``.
+    """
+    if until is not None and until not in STAGES:
+        raise ConfigError(f"until={until!r}: not a stage; stages are {', '.join(STAGES)}")
+    config = check(config)
+    profile = get_profile(config.profile)
+    run = Run(with_profile(config, profile), profile, Path(run_dir) if run_dir else train.run_dir(config.run_name))
+    _claim(run.folder, run.config, fresh)
+    result = PipelineResult(run.folder, [], [], {})
+    for stage in STAGES[: STAGES.index(until) + 1 if until else None]:
+        done = run.stage_dir(stage) / DONE
+        if done.exists():
+            result.skipped.append(stage)
+            result.summaries[stage] = json.loads(done.read_text())["summary"]
+            if verbose:
+                print(f"[{stage}] already done, skipped")
+            continue
+        start = time.perf_counter()
+        summary = STAGE_FUNCTIONS[stage](run)
+        seconds = round(time.perf_counter() - start, 1)
+        done.write_text(json.dumps({"stage": stage, "seconds": seconds, "summary": summary}, indent=2, default=str))
+        result.ran.append(stage)
+        result.summaries[stage] = summary
+        if verbose:
+            print(f"[{stage}] done in {seconds} s: {json.dumps(summary, default=str)[:150]}")
+    return result
+
+
+def describe(folder: str | Path) -> str:
+    """A listing of a run folder: each stage, whether it is done, and its files (sizes in kB)."""
+    folder, lines = Path(folder), []
+    for number, stage in enumerate(STAGES, start=1):
+        path = folder / f"{number}_{stage}"
+        state = "done" if (path / DONE).exists() else "not done"
+        files = sorted(p for p in path.iterdir() if p.name != DONE) if path.exists() else []
+        shown = ", ".join(f"{p.name}/" if p.is_dir() else f"{p.name} ({max(1, p.stat().st_size // 1000)} kB)" for p in files)
+        lines.append(f"{number}_{stage:<11} {state:<9} {shown}")
+    return "\n".join(lines)
+

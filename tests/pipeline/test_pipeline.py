@@ -1,0 +1,215 @@
+"""The seven-stage pipeline: configs are checked before any work, every stage leaves its artefact,
+and a re-run resumes at the first unfinished stage."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit.data import DataError
+from labkit.pipeline import stages
+from labkit.pipeline.runconfig import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "configs" / "pipeline_example.yaml"
+
+
+def write_config(folder: Path, values: dict) -> Path:
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def own_data(folder: Path) -> Path:
+    """A learner's own JSONL, with a duplicate and a too-long record for the cleaning stage."""
+    rows = [{"question": f"What is code word {i}?", "answer": f"Word {i % 4}"} for i in range(12)]
+    rows += [rows[0], {"question": "x" * 300, "answer": "too long"}]
+    path = folder / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def tiny_config(folder: Path, **sections) -> dict:
+    values = {
+        "run_name": "tiny", "profile": "ci",
+        "data": {"train_file": str(own_data(folder)), "max_chars": 200, "test_fraction": 0.25},
+        "model": {"name": "tiny-llama"},
+        "training": {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 64, "learning_rate": 1e-3},
+        "lora": {"r": 4, "lora_alpha": 8},
+        "evaluation": {"max_new_tokens": 3, "limit": 2},
+        "export": {"check_prompt": "Hi"},
+    }
+    for name, changes in sections.items():
+        values[name] = {**values.get(name, {}), **changes}
+    return values
+
+
+# ---- validation: before any work ----------------------------------------------------------
+
+def test_the_example_config_is_valid():
+    config = load_config(EXAMPLE)
+    assert config.data.train_file == "facts.jsonl" and config.training.max_steps == 12
+
+
+def test_unknown_key_is_named_with_its_section_and_a_suggestion(tmp_path):
+    values = tiny_config(tmp_path, training={"learning_rte": 1e-3})
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, values))
+    message = str(error.value)
+    assert "'training.learning_rte'" in message and "did you mean 'learning_rate'" in message
+
+
+def test_unknown_section_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'evalution'.*did you mean 'evaluation'"):
+        parse_config({"evalution": {}})
+
+
+def test_wrong_type_names_key_expected_and_got(tmp_path):
+    values = tiny_config(tmp_path, training={"max_steps": "ten"})
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, values))
+    message = str(error.value)
+    assert "'training.max_steps'" in message and "expected int | None" in message and "got str" in message
+
+
+def test_a_bool_is_not_an_int_and_an_int_is_a_float(tmp_path):
+    with pytest.raises(ConfigError, match="lora.r"):
+        parse_config(tiny_config(tmp_path, lora={"r": True}))
+    assert parse_config(tiny_config(tmp_path, training={"learning_rate": 1})).training.learning_rate == 1
+
+
+def test_missing_data_file_names_key_and_path(tmp_path):
+    values = tiny_config(tmp_path, data={"train_file": "no_such_file.jsonl"})
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, values))
+    assert "'data.train_file'" in str(error.value) and "no_such_file.jsonl" in str(error.value)
+
+
+def test_bad_data_line_is_named_before_any_work(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok?", "answer": "yes"}\n{"question": "no answer?"}\n')
+    values = tiny_config(tmp_path, data={"train_file": str(bad)})
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataError, match=r"bad.jsonl:2: missing field 'answer'"):
+        stages.run_pipeline(write_config(tmp_path, values), run_dir=run_dir)
+    assert not run_dir.exists()  # nothing was started
+
+
+def test_relative_data_path_is_read_from_the_configs_folder(tmp_path):
+    own_data(tmp_path)
+    config = load_config(write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "mine.jsonl"})))
+    assert stages.check(config).data.train_file == "mine.jsonl"
+
+
+# ---- running ------------------------------------------------------------------------------
+
+def test_cleaning_counts_duplicates_and_too_long():
+    records = [{"prompt": "a?", "completion": "b"}, {"prompt": "A?", "completion": "B"}, {"prompt": "c" * 50, "completion": "d"}]
+    kept, counts = stages.clean(records, max_chars=20)
+    assert len(kept) == 1 and counts == {"too_long": 1, "duplicates": 1}
+
+
+def test_held_out_records_come_from_the_split_field_or_a_test_file(tmp_path):
+    rows = [{"question": f"Q{i}?", "answer": f"A{i}", "part": "test" if i < 3 else "train"} for i in range(10)]
+    rows.append({"question": "Q0?", "answer": "another answer", "part": "train"})  # a held-out question leaked into training
+    (tmp_path / "parts.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "extra.jsonl").write_text('{"question": "Extra?", "answer": "E"}\n')
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "parts.jsonl", "split_field": "part"}))
+    counts = stages.run_pipeline(config, run_dir=tmp_path / "a", until="data", verbose=False).summaries["data"]
+    assert counts["test"] == 2 and counts["test_also_in_train"] == 1 and counts["train"] == 8
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "parts.jsonl", "test_file": "extra.jsonl"}))
+    counts = stages.run_pipeline(config, run_dir=tmp_path / "b", until="data", verbose=False).summaries["data"]
+    assert counts["test"] == 1 and counts["train"] == 11
+
+
+def test_monitoring_alerts_on_a_regression():
+    metrics = {"before": {"answer_match": 0.5}, "after": {"answer_match": 0.9}}
+    ok = stages.monitoring_record(metrics, None, "abc", 0.05)
+    assert not ok["alert"]
+    worse = stages.monitoring_record({"before": {"answer_match": 0.5}, "after": {"answer_match": 0.6}}, ok, "abc", 0.05)
+    assert worse["alert"] and worse["checks"] == {"not_worse_than_base": True, "not_worse_than_previous": False}
+
+
+def test_a_tiny_run_leaves_every_artefact_and_resumes(tmp_path, monkeypatch):
+    config = write_config(tmp_path, tiny_config(tmp_path))
+    run_dir = tmp_path / "run"
+
+    def interrupted(run):
+        raise KeyboardInterrupt("simulated interruption in evaluation")
+
+    monkeypatch.setitem(stages.STAGE_FUNCTIONS, "evaluation", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        stages.run_pipeline(config, run_dir=run_dir, verbose=False)
+    assert (run_dir / "4_finetune" / "done.json").exists() and not (run_dir / "5_evaluation" / "done.json").exists()
+    monkeypatch.undo()
+
+    result = stages.run_pipeline(config, run_dir=run_dir, verbose=False)
+    assert result.skipped == ["data", "model", "setup", "finetune"]
+    assert result.ran == ["evaluation", "export", "monitoring"]
+    counts = json.loads((run_dir / "1_data" / "counts.json").read_text())
+    assert counts["duplicates"] == 1 and counts["too_long"] == 1 and counts["train"] + counts["test"] == 12
+    card = json.loads((run_dir / "2_model" / "model_card.json").read_text())
+    assert card["chat_template"] and card["special_tokens"]["eos_token"] == "<|im_end|>"
+    resolved = yaml.safe_load((run_dir / "3_setup" / "resolved_config.yaml").read_text())
+    assert resolved["sft_config"]["max_steps"] == 2 and resolved["lora_config"]["r"] == 4
+    assert (run_dir / "4_finetune" / "adapter" / "adapter_config.json").exists()
+    metrics = json.loads((run_dir / "5_evaluation" / "metrics.json").read_text())
+    assert metrics["n_test"] == 2 and set(metrics["after"]) == {"answer_perplexity", "answer_match", "exact_match"}
+    export = json.loads((run_dir / "6_export" / "export.json").read_text())
+    assert export["same_reply"] and export["max_logit_difference"] < 1e-3
+    assert (run_dir / "6_export" / "merged" / "model.safetensors").exists()
+    (record,) = [json.loads(line) for line in (run_dir / "7_monitoring" / "monitoring.jsonl").read_text().splitlines()]
+    assert record["config_hash"] == yaml.safe_load((run_dir / "config.yaml").read_text())["config_hash"]
+    assert "alert" in record
+
+    again = stages.run_pipeline(config, run_dir=run_dir, verbose=False)
+    assert again.ran == [] and len(again.skipped) == 7
+
+
+def test_a_run_folder_refuses_a_changed_config(tmp_path):
+    run_dir = tmp_path / "run"
+    stages.run_pipeline(write_config(tmp_path, tiny_config(tmp_path)), run_dir=run_dir, until="data", verbose=False)
+    changed = write_config(tmp_path, tiny_config(tmp_path, training={"max_steps": 3}))
+    with pytest.raises(ConfigError, match="different config"):
+        stages.run_pipeline(changed, run_dir=run_dir, until="data", verbose=False)
+    same = write_config(tmp_path, tiny_config(tmp_path))
+    (tmp_path / "mine.jsonl").write_text("".join(f'{{"question": "new {i}?", "answer": "data"}}\n' for i in range(4)))  # same config, new data
+    with pytest.raises(ConfigError, match="different data"):
+        stages.run_pipeline(same, run_dir=run_dir, until="data", verbose=False)
+    assert stages.run_pipeline(changed, run_dir=run_dir, until="data", fresh=True, verbose=False).ran == ["data"]
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+def cli(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "labkit", "pipeline", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_checks_the_example_and_rejects_a_bad_config(tmp_path):
+    ok = cli("check", str(EXAMPLE))
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    bad = write_config(tmp_path, tiny_config(tmp_path, lora={"rank": 4}))
+    result = cli("run", str(bad), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and "'lora.rank'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_runs_a_config_on_the_learners_own_jsonl(tmp_path):
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "mine.jsonl"}))  # relative path
+    result = cli("run", str(config), "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "7_monitoring" in result.stdout and "not done" not in result.stdout
+
+
+@pytest.mark.skipif(os.environ.get("LABKIT_SLOW_TESTS") != "1", reason="runs SmolLM2 for ~1 min; notebook 06 covers it")
+def test_cli_runs_the_shipped_example(tmp_path):
+    result = cli("run", str(EXAMPLE), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "5_evaluation" / "metrics.json").read_text())
+    assert metrics["after"]["answer_match"] > metrics["before"]["answer_match"]

@@ -1,0 +1,81 @@
+"""compress: pruning keeps its masks, structured pruning removes what it says, the distillation loss is a scaled KL."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labkit.tuning import compress
+
+
+def test_magnitude_prune_zeroes_the_smallest_weights_and_training_keeps_them_zero(tiny_model):
+    compress.magnitude_prune(tiny_model, 0.5)
+    assert compress.sparsity(tiny_model) == pytest.approx(0.5, abs=0.01)
+    for module, _ in compress.decoder_linears(tiny_model):
+        assert float((module.weight == 0).float().mean()) == pytest.approx(0.5, abs=0.01), "the same share of every matrix"
+        dropped = module.weight_orig[module.weight == 0].abs()
+        assert dropped.max() <= module.weight[module.weight != 0].abs().min(), "the smallest weights go"
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.1)
+    ids = torch.randint(3, 100, (2, 10))
+    tiny_model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    assert compress.sparsity(tiny_model) == pytest.approx(0.5, abs=0.01), "the mask must survive a training step"
+    compress.remove_masks(tiny_model)
+    assert not any(name.endswith("weight_orig") for name, _ in tiny_model.named_parameters())
+    assert compress.sparsity(tiny_model) == pytest.approx(0.5, abs=0.01)
+
+
+def test_prune_heads_silences_the_weakest_heads(tiny_model, tokenizer):
+    texts = ["hello world, how are you", "a cat sat on the mat"]
+    before = compress.head_importance(tiny_model, tokenizer, texts)
+    assert before.shape == (2, tiny_model.config.num_attention_heads) and bool((before > 0).all())
+    count = compress.prune_heads(tiny_model, before, 0.25)
+    after = compress.head_importance(tiny_model, tokenizer, texts)
+    assert count == round(0.25 * before.numel())
+    assert int((after == 0).sum()) == count, "a pruned head adds exactly nothing"
+    assert torch.equal(after == 0, before <= before.flatten().sort().values[count - 1])
+
+
+def test_global_magnitude_pruning_uses_one_threshold(tiny_model):
+    compress.magnitude_prune(tiny_model, 0.5, scope="global")
+    assert compress.sparsity(tiny_model) == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(ValueError, match="scope"):
+        compress.magnitude_prune(tiny_model, 0.5, scope="row")
+
+
+def test_keep_layers_builds_a_working_shorter_model(tiny_model, tokenizer):
+    scores = compress.layer_importance(tiny_model, tokenizer, ["hello world", "a cat sat"])
+    assert scores.shape == (tiny_model.config.num_hidden_layers,)
+    shorter = compress.keep_layers(tiny_model, [1])
+    assert shorter.config.num_hidden_layers == 1 and tiny_model.config.num_hidden_layers == 2
+    assert torch.equal(shorter.model.layers[0].mlp.up_proj.weight, tiny_model.model.layers[1].mlp.up_proj.weight)
+    out = shorter.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, do_sample=False)
+    assert out.shape == (1, 6)
+
+
+def test_distillation_loss_is_temperature_scaled_kl_and_zero_for_a_perfect_student():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 3, 11), torch.randn(2, 3, 11)
+    t = 2.5
+    expected = F.kl_div(F.log_softmax(student / t, -1).reshape(-1, 11), F.softmax(teacher / t, -1).reshape(-1, 11),
+                        reduction="batchmean") * t**2
+    torch.testing.assert_close(compress.distillation_loss(student, teacher, t), expected)
+    assert compress.distillation_loss(teacher, teacher, t).item() == pytest.approx(0.0, abs=1e-6)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    masked = compress.distillation_loss(student, teacher, t, mask)
+    manual = compress.distillation_loss(student[mask.bool()], teacher[mask.bool()], t)
+    torch.testing.assert_close(masked, manual)
+
+
+def test_int8_quantisation_shrinks_the_saved_model_and_keeps_its_outputs_close(tiny_model):
+    quantized = compress.quantize_int8(tiny_model)
+    assert compress.serialized_size(quantized.model.layers) < 0.5 * compress.serialized_size(tiny_model.model.layers)
+    assert type(quantized.lm_head) is torch.nn.Linear, "the tied LM head stays fp32"
+    assert type(tiny_model.model.layers[0].mlp.up_proj) is torch.nn.Linear, "the original is left untouched"
+    ids = torch.randint(3, 100, (1, 8))
+    with torch.no_grad():
+        reference, approx = tiny_model(input_ids=ids).logits, quantized(input_ids=ids).logits
+    assert (approx - reference).abs().max() < 0.1 * reference.abs().max()
+    assert compress.latency(quantized, ids, repeats=2) > 0
+    partly = compress.quantize_int8(tiny_model, skip=("down_proj",))
+    assert type(partly.model.layers[0].mlp.down_proj) is torch.nn.Linear
+    assert type(partly.model.layers[0].mlp.up_proj) is not torch.nn.Linear
