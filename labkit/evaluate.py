@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 
 from labkit.data import chat_prompt
+from labkit.profiles import gpu_dtype
 from labkit.train import cpu_has_bf16
 
 
@@ -84,7 +85,7 @@ def autocast(device: torch.device):
     """Mixed precision for the forward pass: bf16 matmuls on a CPU that has them (as ``labkit.train``
     does for every run), bf16 or fp16 on a GPU; weights and optimizer state stay as they are."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return torch.autocast("cuda", dtype=getattr(torch, gpu_dtype(torch.cuda.get_device_capability(device))))
     if device.type == "cpu" and cpu_has_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from labkit.data import chat_prompt
+from labkit.train import fp32_master_weights
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float]]  # (prompts, replies) -> one score per reply
 
@@ -298,6 +299,7 @@ def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, con
     """
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    fp32_master_weights(model)  # a half-precision policy still updates fp32 adapter weights
     value_head = value_head or ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
     params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from labkit.profiles import Profile
-from labkit.train import _last_checkpoint, _fingerprint, _precision, _result_from, TrainResult
+from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, TrainResult, fp32_master_weights
 
 
 def _chat(tokenizer) -> bool:
@@ -100,6 +100,7 @@ def train_reward(model, tokenizer, records: Sequence[dict], profile: Profile, ou
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, lora, dataset)) if resume else None
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=lora)
+    fp32_master_weights(trainer.model)  # fp16 (a T4) cannot unscale half-precision gradients; bf16 would round updates away
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.evaluate import answer_logits
+from labkit.train import fp32_master_weights
 from labkit.tuning.freezing import decoder_layers
 
 
@@ -102,6 +103,7 @@ def train_steps(model, tokenizer, task: Task, steps: int, learning_rate: float, 
     Whatever the method, only parameters with ``requires_grad`` change: peft freezes the base
     model, :func:`add_bottleneck_adapters` does the same.
     """
+    fp32_master_weights(model)  # on a half-precision base the trained weights stay fp32
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: wrap it with peft or add adapters first")
