@@ -10,7 +10,8 @@ Field names follow transformers/TRL so a field maps onto a config argument of th
 
 ``LABKIT_PROFILE`` chooses one; without it, a visible CUDA device means ``gpu``, else ``cpu``.
 ``LABKIT_DTYPE`` (``float32``, ``float16`` or ``bfloat16``) overrides the profile's precision, so the
-half-precision path of the ``gpu`` profile can be run on a CPU at ``ci`` sizes.
+half-precision path of the ``gpu`` profile can be run on a CPU at ``ci`` sizes; ``LABKIT_LM`` and
+``LABKIT_ENCODER`` override its models (e.g. the embedded ones on a GPU machine without the Hub).
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ def profile(name: str | None = None) -> Profile:
         if dtype not in ("float32", "float16", "bfloat16"):
             raise ValueError(f"LABKIT_DTYPE={dtype!r}: choose float32, float16 or bfloat16.")
         active = replace(active, dtype=dtype)
+    models = {field: os.environ[var] for field, var in (("lm", "LABKIT_LM"), ("encoder", "LABKIT_ENCODER"))
+              if os.environ.get(var)}
+    active = replace(active, **models)
     if active.num_threads:
         torch.set_num_threads(active.num_threads)
     return active

@@ -67,6 +67,15 @@ def test_dtype_override_and_its_check(monkeypatch):
         labkit.profile("ci")
 
 
+def test_model_overrides(monkeypatch):
+    monkeypatch.setenv("LABKIT_LM", "tiny-llama")
+    monkeypatch.setenv("LABKIT_ENCODER", "some/encoder")
+    chosen = labkit.profile("cpu")
+    assert (chosen.lm, chosen.encoder) == ("tiny-llama", "some/encoder")
+    monkeypatch.delenv("LABKIT_LM")
+    assert labkit.profile("cpu").lm == profiles.PROFILES["cpu"].lm
+
+
 def test_cpu_bf16_can_be_switched_off(monkeypatch, profile):
     monkeypatch.setenv("LABKIT_CPU_BF16", "0")
     assert not train.cpu_has_bf16()

@@ -186,3 +186,11 @@ def test_notebooks_store_outputs_for_checked_cells_only():
                 assert cell.outputs and cell.execution_count, f"{where}: run tools/store_outputs.py"
             else:
                 assert not cell.outputs, f"{where}: unchecked cells are committed without outputs"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="on a GPU, run tools/gpu_check.sh itself")
+def test_gpu_check_says_what_it_needs_without_a_gpu(tmp_path):
+    run = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={**os.environ, "GPU_CHECK_OUT": str(tmp_path / "gpu.md")}, timeout=120)
+    assert run.returncode == 2 and "CUDA" in run.stderr
+    assert not (tmp_path / "gpu.md").exists()  # no report written from a machine that cannot run the check
