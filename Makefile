@@ -24,7 +24,7 @@ THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # pytest arguments; `make test PYTEST_ARGS="tests"` runs only the unit tests
 PYTEST_ARGS ?= tests notebooks
 
-.PHONY: setup lab test clean
+.PHONY: setup lab test robustness clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,12 @@ test: setup
 	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) $(THREADS) MPLBACKEND=agg $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=900 -n $(WORKERS) --dist loadfile -v $(PYTEST_ARGS)
+
+# Before a release: every notebook under seeds 0-2, 1 and 2 threads, bf16 autocast off, and the gpu profile's
+# fp16/bf16 on the CPU; writes docs/robustness.md (hours on 2 cores; ROBUSTNESS_ARGS="--notebooks 12" narrows it).
+ROBUSTNESS_ARGS ?=
+robustness: setup
+	$(BIN)/python tools/robustness.py $(ROBUSTNESS_ARGS)
 
 clean:
 	rm -rf $(VENV) labkit.egg-info runs

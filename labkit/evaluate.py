@@ -16,6 +16,7 @@ import torch
 
 from labkit.data import chat_prompt
 from labkit.profiles import gpu_dtype
+from labkit.seeding import shifted
 from labkit.train import cpu_has_bf16
 
 
@@ -149,7 +150,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32,
     try:
         for n, start in enumerate(range(0, len(texts), batch_size)):
             if temperature > 0:
-                torch.manual_seed(seed + n)
+                torch.manual_seed(shifted(seed) + n)
             batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)
             out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,

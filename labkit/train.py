@@ -31,6 +31,7 @@ import torch
 from transformers import TrainerCallback
 
 from labkit.profiles import Profile
+from labkit.seeding import shifted
 
 FINGERPRINT = "labkit-run.json"
 
@@ -126,7 +127,7 @@ def run_settings(profile: Profile, output_dir: str | Path, max_steps: int) -> di
         save_steps=max(10, max_steps // 3),
         save_total_limit=1,
         report_to="none",
-        seed=42,
+        seed=shifted(42),
         dataloader_num_workers=0,
         **_training_precision(profile),
     )
@@ -288,7 +289,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
         output_dir=str(output_dir), max_steps=max_steps, learning_rate=5e-5,
         per_device_train_batch_size=profile.per_device_train_batch_size, lr_scheduler_type="linear",
         warmup_steps=min(5, max_steps // 10), logging_steps=1, save_strategy="steps",
-        save_steps=max(10, max_steps // 3), save_total_limit=1, report_to="none", seed=42,
+        save_steps=max(10, max_steps // 3), save_total_limit=1, report_to="none", seed=shifted(42),
         **_precision(profile),
     )
     args = TrainingArguments(**{**settings, **args_overrides})

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from labkit.profiles import Profile
+from labkit.seeding import shifted
 from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, TrainResult, fp32_master_weights
 
 
@@ -78,7 +79,7 @@ def reward_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         per_device_train_batch_size=profile.per_device_train_batch_size, max_length=profile.max_length,
         lr_scheduler_type="linear", warmup_steps=min(5, max_steps // 10), activation_checkpointing=False,
         logging_steps=1, save_strategy="steps", save_steps=max(10, max_steps // 3), save_total_limit=1,
-        report_to="none", seed=42, **_precision(profile),
+        report_to="none", seed=shifted(42), **_precision(profile),
     )
     return RewardConfig(**{**settings, **overrides})
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.evaluate import answer_logits
+from labkit.seeding import shifted
 from labkit.train import fp32_master_weights
 from labkit.tuning.freezing import decoder_layers
 
@@ -86,7 +87,7 @@ class Run:
 
 def batches(task: Task, batch_size: int, seed: int = 0) -> Iterator[tuple[list[str], list[str]]]:
     """Batches drawn by a seeded shuffle, epoch after epoch: every method sees the same ones."""
-    order, rng = [], random.Random(seed)
+    order, rng = [], random.Random(shifted(seed))
     while True:
         if len(order) < batch_size:
             fresh = list(range(len(task)))
