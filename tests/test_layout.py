@@ -117,7 +117,7 @@ def test_no_file_reaches_a_module_by_a_path_it_no_longer_has():
     """Every dotted path into labkit, and every name imported from it, in code, notebooks and docs is a real module."""
     packages = {name for name, path in MODULES.items() if path.name == "__init__.py"}
     top_level = {name.split(".")[1] for name in MODULES if name.count(".") >= 1}
-    exported = set(labkit.__all__) | {"__version__", "egg"}  # egg: labkit.egg-info
+    exported = set(labkit.__all__) | {"__all__", "__version__", "egg"}  # egg: labkit.egg-info
     stale = []
     for path in tracked_text_files():
         text, where = path.read_text(encoding="utf-8"), path.relative_to(ROOT)
