@@ -13,6 +13,10 @@ Stages, each leaving an artefact in its own folder of the run folder:
 7. ``monitoring``  a record appended to a JSON-lines log, with a regression check against the base
                    model and the previous record
 
+The data may be question/answer, prompt/completion or chat records (``data.schema``). A chat
+conversation is trained with the loss on every assistant turn (``data.chat_dataset``) and evaluated
+on its last user turn, asked with the turns before it, against its final assistant turn.
+
 A stage is finished when its folder holds ``done.json``; a re-run skips finished stages, and an
 interrupted fine-tune resumes from its last checkpoint (``labkit.train.train_sft`` does that).
 From Python: ``run_pipeline("configs/pipeline_example.yaml")``; from a shell:
