@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from labkit.errors import ConfigError
 from labkit.models import MINILM, SMOLLM2
 
 PROFILE_NAMES = ("ci", "cpu", "gpu")
@@ -86,10 +87,12 @@ def _gpu_profile() -> Profile:
 def profile(name: str | None = None) -> Profile:
     """The active profile: ``name``, else ``$LABKIT_PROFILE``, else ``gpu`` with CUDA, else ``cpu``."""
     chosen = name or os.environ.get("LABKIT_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    source = "profile" if name else "LABKIT_PROFILE" if os.environ.get("LABKIT_PROFILE") else "auto-detected profile"
     if chosen not in PROFILES:
-        raise ValueError(f"Unknown profile {chosen!r} (from LABKIT_PROFILE?); choose one of {', '.join(PROFILES)}.")
+        raise ConfigError(f"{chosen!r} is not a profile", source, f"choose one of {', '.join(PROFILES)}")
     if chosen == "gpu" and not torch.cuda.is_available():
-        raise ValueError("Profile 'gpu' needs a CUDA device and none is visible; use LABKIT_PROFILE=cpu.")
+        raise ConfigError("'gpu' needs a CUDA device and none is visible", source,
+                          "use LABKIT_PROFILE=cpu (or ci), which run on this CPU")
     active = _gpu_profile() if chosen == "gpu" else PROFILES[chosen]
     if active.num_threads:
         torch.set_num_threads(active.num_threads)

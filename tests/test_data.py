@@ -3,6 +3,7 @@ import json
 import pytest
 
 from labkit import data
+from labkit.errors import DataError
 
 
 def write(tmp_path, lines, name="bad.jsonl"):
@@ -13,7 +14,7 @@ def write(tmp_path, lines, name="bad.jsonl"):
 
 def test_malformed_json_names_file_and_line(tmp_path):
     path = write(tmp_path, ['{"question": "a?", "answer": "b"}', "", '{"question": "c?", "answer": '])
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_jsonl(path, "qa")
     assert f"{path}:3: invalid JSON" in str(error.value)
 
@@ -22,10 +23,10 @@ def test_every_bad_line_is_reported_and_nothing_dropped(tmp_path):
     lines = ['{"question": "a?", "answer": "b"}', '{"question": "a?"}', '{"question": 3, "answer": "x"}',
              '["not", "an", "object"]', '{"question": " ", "answer": "x"}']
     path = write(tmp_path, lines)
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_jsonl(path, "qa")
     message = str(error.value)
-    assert message.startswith("4 bad line(s)")
+    assert message.startswith(f"{path}: 4 bad lines")
     assert f"{path}:2: missing field 'answer'" in message
     assert f"{path}:3: field 'question' should be str, got int" in message
     assert f"{path}:4: expected a JSON object" in message
@@ -36,14 +37,14 @@ def test_chat_messages_are_checked(tmp_path):
     good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
     bad = {"messages": [{"role": "robot", "content": "hi"}]}
     path = write(tmp_path, [json.dumps(good), json.dumps(bad)])
-    with pytest.raises(data.DataError, match=r":2: messages\[0\].role is 'robot'"):
+    with pytest.raises(DataError, match=r":2: messages\[0\].role is 'robot'"):
         data.load_jsonl(path, "chat")
 
 
 def test_missing_and_empty_files(tmp_path):
-    with pytest.raises(data.DataError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         data.load_jsonl(tmp_path / "nope.jsonl")
-    with pytest.raises(data.DataError, match="holds no records"):
+    with pytest.raises(DataError, match="holds no records"):
         data.load_jsonl(write(tmp_path, [""]))
 
 
