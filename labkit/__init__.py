@@ -12,5 +12,9 @@ from labkit.seeding import set_seed
 # is missing: nothing a learner can act on, and it would land in the first cell that imports peft.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-__all__ = ["Profile", "profile", "set_seed"]
+# The course repository: the Colab set-up cell of every notebook installs from it, and the README's
+# "Open in Colab" badges point into it (tests/test_setup.py checks both).
+REPOSITORY = "https://github.com/labkit-course/labkit"
+
+__all__ = ["Profile", "profile", "set_seed", "REPOSITORY"]
 __version__ = "0.1.0"

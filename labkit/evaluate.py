@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 
 from labkit.data import chat_prompt
+from labkit.profiles import gpu_dtype
+from labkit.seeding import shifted
 from labkit.train import cpu_has_bf16
 
 
@@ -84,7 +86,7 @@ def autocast(device: torch.device):
     """Mixed precision for the forward pass: bf16 matmuls on a CPU that has them (as ``labkit.train``
     does for every run), bf16 or fp16 on a GPU; weights and optimizer state stay as they are."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return torch.autocast("cuda", dtype=getattr(torch, gpu_dtype(torch.cuda.get_device_capability(device))))
     if device.type == "cpu" and cpu_has_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -148,7 +150,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32,
     try:
         for n, start in enumerate(range(0, len(texts), batch_size)):
             if temperature > 0:
-                torch.manual_seed(seed + n)
+                torch.manual_seed(shifted(seed) + n)
             batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)
             out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,

@@ -9,6 +9,9 @@ Field names follow transformers/TRL so a field maps onto a config argument of th
 * ``gpu``: Colab or a workstation; Hub models by name, fp16 or bf16, larger budgets.
 
 ``LABKIT_PROFILE`` chooses one; without it, a visible CUDA device means ``gpu``, else ``cpu``.
+``LABKIT_DTYPE`` (``float32``, ``float16`` or ``bfloat16``) overrides the profile's precision, so the
+half-precision path of the ``gpu`` profile can be run on a CPU at ``ci`` sizes; ``LABKIT_LM`` and
+``LABKIT_ENCODER`` override its models (e.g. the embedded ones on a GPU machine without the Hub).
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ class Profile:
     eval_limit: int | None  # at most this many evaluation examples (None: all)
     num_threads: int | None  # CPU threads for torch (None: torch's default)
 
+    def tolerance(self, float32: float, float16: float, bfloat16: float) -> float:
+        """A numerical tolerance for this profile's precision: e.g. ``profile.tolerance(1e-4, 2e-3, 2e-2)``.
+
+        Two ways of computing the same logits agree to ~1e-6 relative in fp32 but only to the
+        precision's rounding in half precision (fp16 keeps 11 significant bits, bf16 8), so an
+        assert written for fp32 fails under the ``gpu`` profile. One place, named per precision.
+        """
+        return {"float32": float32, "float16": float16, "bfloat16": bfloat16}[self.dtype]
+
     def pick(self, **by_profile: Any) -> Any:
         """A notebook-specific value per profile, e.g. ``profile.pick(ci=20, cpu=80, gpu=300)``."""
         missing = [name for name in PROFILE_NAMES if name not in by_profile]
@@ -76,12 +88,30 @@ PROFILES = {
 }
 
 
+def gpu_dtype(capability: tuple[int, int]) -> str:
+    """bf16 on GPUs that multiply bf16 in hardware (compute capability 8.0 and up: A100, L4, H100, RTX 30xx+),
+    fp16 elsewhere (a T4 is 7.5).
+
+    ``torch.cuda.is_bf16_supported()`` is no guide: it counts emulation and answers True on a T4,
+    where bf16 runs several times slower than fp16.
+    """
+    return "bfloat16" if tuple(capability) >= (8, 0) else "float16"
+
+
+# GPU memory (GiB) -> sizes. The model stays the same, so every GPU teaches the same effects; more memory buys
+# a larger batch. A free Colab T4 has 15 GiB: SmolLM2-360M in fp16 with LoRA at batch 8 x 512 tokens peaks ~6 GiB.
+GPU_SIZES = ((20.0, dict(per_device_train_batch_size=8)),
+             (float("inf"), dict(per_device_train_batch_size=16)))
+
+
 def _gpu_profile() -> Profile:
-    """The gpu profile adapted to the GPU found: bf16 where supported (not on a T4), else fp16."""
+    """The gpu profile adapted to the GPU found: its precision by compute capability, its batch by memory."""
     base = PROFILES["gpu"]
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return replace(base, dtype="bfloat16")
-    return base
+    if not torch.cuda.is_available():
+        return base
+    memory_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    sizes = next(values for limit, values in GPU_SIZES if memory_gib < limit)
+    return replace(base, dtype=gpu_dtype(torch.cuda.get_device_capability(0)), **sizes)
 
 
 def profile(name: str | None = None) -> Profile:
@@ -94,6 +124,14 @@ def profile(name: str | None = None) -> Profile:
         raise ConfigError("'gpu' needs a CUDA device and none is visible", source,
                           "use LABKIT_PROFILE=cpu (or ci), which run on this CPU")
     active = _gpu_profile() if chosen == "gpu" else PROFILES[chosen]
+    dtype = os.environ.get("LABKIT_DTYPE")
+    if dtype:
+        if dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"LABKIT_DTYPE={dtype!r}: choose float32, float16 or bfloat16.")
+        active = replace(active, dtype=dtype)
+    models = {field: os.environ[var] for field, var in (("lm", "LABKIT_LM"), ("encoder", "LABKIT_ENCODER"))
+              if os.environ.get(var)}
+    active = replace(active, **models)
     if active.num_threads:
         torch.set_num_threads(active.num_threads)
     return active

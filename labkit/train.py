@@ -35,6 +35,7 @@ from transformers import TrainerCallback
 from labkit import atomic
 from labkit.errors import ResourceError, disk_errors
 from labkit.profiles import Profile
+from labkit.seeding import shifted
 
 FINGERPRINT = "labkit-run.json"
 TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it is unfinished
@@ -78,8 +79,9 @@ def fp32_master_weights(model) -> None:
 
     Mixed precision (the gpu profile's fp16 or bf16) computes in half precision but must keep the
     weights it updates in fp32: the Trainer refuses to unscale fp16 gradients, and bf16 weights
-    lose small updates to rounding. A model loaded with ``dtype=profile.dtype`` for a *full*
-    fine-tune therefore needs this; LoRA adapters are created in fp32 by peft already.
+    lose small updates to rounding. Every labkit trainer calls this once the trainer has applied
+    peft (the optimizer is built later, in ``train()``), so a full fine-tune, LoRA adapters and a
+    classifier's saved score head all train fp32 copies while the frozen base stays in half precision.
     """
     for param in model.parameters():
         if param.requires_grad and param.dtype in (torch.float16, torch.bfloat16):
@@ -90,7 +92,11 @@ def cpu_has_bf16() -> bool:
     """True when this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), as recent x86 CPUs do.
 
     There bf16 matmuls run several times faster than fp32 ones (``labkit bench`` measures both).
+    ``LABKIT_CPU_BF16=0`` answers False anyway: the fp32 path of a CPU without bf16 (Apple silicon,
+    older x86), for checking that an effect does not depend on the precision.
     """
+    if os.environ.get("LABKIT_CPU_BF16", "1") == "0":
+        return False
     try:
         flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
     except (OSError, StopIteration):
@@ -126,7 +132,7 @@ def run_settings(profile: Profile, output_dir: str | Path, max_steps: int) -> di
         save_steps=max(10, max_steps // 3),
         save_total_limit=1,
         report_to="none",
-        seed=42,
+        seed=shifted(42),
         dataloader_num_workers=0,
         **_training_precision(profile),
     )
@@ -271,8 +277,6 @@ def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Pat
     output_dir = Path(output_dir)
     config = sft_config(profile, output_dir, **config_overrides)
     peft_config = lora_config(profile) if lora is True else (lora or None)
-    if peft_config is None:
-        fp32_master_weights(model)
     return run_trainer(SFTTrainer, config, model, tokenizer, dataset, peft_config, resume, live_plot, callbacks)
 
 
@@ -291,6 +295,7 @@ def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any
     callbacks = (callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else [])
     trainer = trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=callbacks, **trainer_kwargs)
+    fp32_master_weights(trainer.model)  # after peft wrapped it: adapters and saved heads train in fp32 too
     start = time.perf_counter()
     output = _train(trainer, output_dir, resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
@@ -334,7 +339,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
         output_dir=str(output_dir), max_steps=max_steps, learning_rate=5e-5,
         per_device_train_batch_size=profile.per_device_train_batch_size, lr_scheduler_type="linear",
         warmup_steps=min(5, max_steps // 10), logging_steps=1, save_strategy="steps",
-        save_steps=max(10, max_steps // 3), save_total_limit=1, report_to="none", seed=42,
+        save_steps=max(10, max_steps // 3), save_total_limit=1, report_to="none", seed=shifted(42),
         **_precision(profile),
     )
     args = TrainingArguments(**{**settings, **args_overrides})

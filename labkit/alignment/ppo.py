@@ -31,6 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from labkit.data import chat_prompt
+from labkit.seeding import shifted
+from labkit.train import fp32_master_weights
 
 RewardFn = Callable[[list[str], list[str]], Sequence[float]]  # (prompts, replies) -> one score per reply
 
@@ -296,8 +298,9 @@ def train_ppo(model, tokenizer, prompts: Sequence[str], reward_fn: RewardFn, con
     Only parameters with ``requires_grad`` (a LoRA adapter's) and the value head train. Each
     iteration's log row is passed to ``callback`` as it arrives (e.g. to print or plot live).
     """
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
+    torch.manual_seed(shifted(config.seed))
+    rng = random.Random(shifted(config.seed))
+    fp32_master_weights(model)  # a half-precision policy still updates fp32 adapter weights
     value_head = value_head or ValueHead(model.config.hidden_size).to(next(model.parameters()).device)
     params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)

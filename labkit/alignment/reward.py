@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import torch
 
 from labkit.profiles import Profile
-from labkit.train import _last_checkpoint, _fingerprint, _precision, _result_from, TrainResult
+from labkit.seeding import shifted
+from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, TrainResult, fp32_master_weights
 
 
 def _chat(tokenizer) -> bool:
@@ -78,7 +79,7 @@ def reward_config(profile: Profile, output_dir: str | Path, **overrides: Any):
         per_device_train_batch_size=profile.per_device_train_batch_size, max_length=profile.max_length,
         lr_scheduler_type="linear", warmup_steps=min(5, max_steps // 10), activation_checkpointing=False,
         logging_steps=1, save_strategy="steps", save_steps=max(10, max_steps // 3), save_total_limit=1,
-        report_to="none", seed=42, **_precision(profile),
+        report_to="none", seed=shifted(42), **_precision(profile),
     )
     return RewardConfig(**{**settings, **overrides})
 
@@ -100,6 +101,7 @@ def train_reward(model, tokenizer, records: Sequence[dict], profile: Profile, ou
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, lora, dataset)) if resume else None
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=lora)
+    fp32_master_weights(trainer.model)  # fp16 (a T4) cannot unscale half-precision gradients; bf16 would round updates away
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)

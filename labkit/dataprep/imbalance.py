@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from labkit.seeding import shifted
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -89,10 +91,10 @@ def train_linear_head(features, labels, num_classes: int, loss: Loss = F.cross_e
     A fixed number of ``steps`` whatever the data's size, so over-sampled, under-sampled and
     original sets get the same compute. ``loss(logits, targets)`` is where re-weighting goes.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(shifted(seed))
     x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    torch.manual_seed(seed)
+    torch.manual_seed(shifted(seed))
     head = torch.nn.Linear(x.shape[1], num_classes)
     optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
     for _ in range(steps):

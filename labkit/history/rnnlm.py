@@ -18,6 +18,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from labkit.seeding import shifted
+
 
 @dataclass
 class Vocabulary:
@@ -79,8 +81,8 @@ def train_rnn(model: GRULanguageModel, sequences: Sequence[Sequence[int]], epoch
     The texts are joined into one stream and cut into fixed-length rows, the classic way to
     train a recurrent LM: no padding, every token is a training target.
     """
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(shifted(seed))
+    torch.manual_seed(shifted(seed))
     rows = _chunks(torch.cat([model.vocab.encode(ids) for ids in sequences]), seq_len)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = []

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.evaluate import answer_logits
+from labkit.seeding import shifted
+from labkit.train import fp32_master_weights
 from labkit.tuning.freezing import decoder_layers
 
 
@@ -85,7 +87,7 @@ class Run:
 
 def batches(task: Task, batch_size: int, seed: int = 0) -> Iterator[tuple[list[str], list[str]]]:
     """Batches drawn by a seeded shuffle, epoch after epoch: every method sees the same ones."""
-    order, rng = [], random.Random(seed)
+    order, rng = [], random.Random(shifted(seed))
     while True:
         if len(order) < batch_size:
             fresh = list(range(len(task)))
@@ -102,6 +104,7 @@ def train_steps(model, tokenizer, task: Task, steps: int, learning_rate: float, 
     Whatever the method, only parameters with ``requires_grad`` change: peft freezes the base
     model, :func:`add_bottleneck_adapters` does the same.
     """
+    fp32_master_weights(model)  # on a half-precision base the trained weights stay fp32
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: wrap it with peft or add adapters first")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit.data import chat_prompt
+from labkit.seeding import shifted
 
 IGNORE = -100
 ABSTAIN = "I don't know."
@@ -149,7 +150,7 @@ def train_adapter(model, cached: Cached, steps: int, learning_rate: float, batch
     if not params:
         raise ValueError("nothing to train: set a trainable adapter first (peft set_adapter)")
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    generator, order, losses = torch.Generator().manual_seed(seed), torch.empty(0, dtype=torch.long), []
+    generator, order, losses = torch.Generator().manual_seed(shifted(seed)), torch.empty(0, dtype=torch.long), []
     model.train()
     for _ in range(steps):
         if len(order) == 0:

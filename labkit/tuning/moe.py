@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labkit.seeding import shifted
+
 
 class MoEMLP(nn.Module):
     """``n_experts`` copies of a dense MLP behind a learned top-``k`` router."""
@@ -69,7 +71,7 @@ def upcycle(model, layers: list[int], n_experts: int = 4, top_k: int = 2, seed: 
 
     Returns the new MoE modules (to read their load and losses). The router is seeded with ``seed``.
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(shifted(seed))
     decoder = model.model
     moes = []
     for index in layers:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from labkit.seeding import shifted
+
 
 @dataclass
 class Features:
@@ -161,7 +163,7 @@ def train_run(top, train: Features, val: Features | None, steps: int, learning_r
     options = {"weight_decay": weight_decay} if optimizer != "adam" or weight_decay else {}
     opt = OPTIMIZERS[optimizer](params, lr=learning_rate, **options)
     schedule = get_scheduler(scheduler, opt, num_warmup_steps=warmup_steps, num_training_steps=steps)
-    generator, order = torch.Generator().manual_seed(seed), torch.empty(0, dtype=torch.long)
+    generator, order = torch.Generator().manual_seed(shifted(seed)), torch.empty(0, dtype=torch.long)
     curve = Curve(name or f"{optimizer} {scheduler} lr={learning_rate:g}")
     for step in range(1, steps + 1):
         if len(order) < batch_size:
@@ -209,7 +211,7 @@ def lora_run(top, lora_config, train: Features, val: Features | None, seed: int 
     """
     from peft import get_peft_model
 
-    torch.manual_seed(seed)
+    torch.manual_seed(shifted(seed))
     model = get_peft_model(top, lora_config)
     try:
         return train_run(model, train, val, seed=seed, **run_args)
