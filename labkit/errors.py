@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 
@@ -76,7 +77,8 @@ def disk_errors(where: str) -> Iterator[None]:
     except OSError as error:
         if error.errno not in DISK_PROBLEMS:
             raise
-        place = error.filename or where
+        named = error.filename and not Path(str(error.filename)).name.startswith(".")  # not our temporary name
+        place = error.filename if named else where
         fix = ("free some disk space (old run folders under $LABKIT_RUNS, ~/.cache) or write elsewhere "
                "(--run-dir or LABKIT_RUNS), then run again: finished work is kept" if error.errno in _FULL else
                "choose a folder you can write to (--run-dir or LABKIT_RUNS), or fix its permissions")

@@ -127,7 +127,7 @@ def profile(name: str | None = None) -> Profile:
     dtype = os.environ.get("LABKIT_DTYPE")
     if dtype:
         if dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"LABKIT_DTYPE={dtype!r}: choose float32, float16 or bfloat16.")
+            raise ConfigError(f"{dtype!r} is not a precision", "LABKIT_DTYPE", "choose float32, float16 or bfloat16")
         active = replace(active, dtype=dtype)
     models = {field: os.environ[var] for field, var in (("lm", "LABKIT_LM"), ("encoder", "LABKIT_ENCODER"))
               if os.environ.get(var)}

@@ -158,7 +158,7 @@ def _type_fix(value: Any, hint: Any) -> str:
     if isinstance(value, str) and _matches(1.0, hint):
         try:
             float(value)
-            return f"write the number without quotes; YAML reads {value} as text, so write e.g. 0.001 or 1.0e-3"
+            return f"YAML reads {value} as text: write the number as 0.001 or 1.0e-3 (a dot before the e), without quotes"
         except ValueError:
             pass
     return f"write a value of type {_type_name(hint)}" + (" (null takes the default)" if _matches(None, hint) else "")
