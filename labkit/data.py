@@ -31,6 +31,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
+ENCODING_FIX = "open the file in an editor and save it as UTF-8 (Save As, encoding UTF-8)"
 MAX_LINE_BYTES = 1_000_000  # one training example; a longer line is a whole file or a missing newline
 SHOWN_PROBLEMS = 10  # bad lines listed in one error; the rest are counted
 def data_dir() -> Path:
@@ -100,8 +101,9 @@ def _decode(raw: bytes, first: bool) -> tuple[str | None, str | None]:
                       "(the file was saved in another encoding, e.g. Latin-1 or Windows-1252)")
 
 
-def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[tuple[int, str]]]:
-    records, problems = [], []
+def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[tuple[int, str]], bool]:
+    """The good records, ``(line, problem)`` for each bad line, and whether a bad line was not UTF-8."""
+    records, problems, not_utf8 = [], [], False
     with open(path, "rb") as handle:
         for number, raw in _lines(handle):
             if raw is None:
@@ -109,12 +111,13 @@ def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list
                                          "and a record is one example"))
                 continue
             line, problem = _decode(raw, first=number == 1)
+            not_utf8 |= problem is not None
             if problem is None and not line.strip():
                 continue
             if problem is None and not records and not problems and line.lstrip().startswith("["):
                 raise DataError("this is one JSON array; JSONL holds one JSON object per line", f"{path}:{number}",
-                                "write each record on its own line, e.g. labkit.data.save_jsonl(json.load(open(path)), "
-                                "'records.jsonl')")
+                                "write each record on its own line, e.g. with labkit.data.save_jsonl("
+                                f"json.load(open({str(path)!r})), 'records.jsonl')")
             if problem is None:
                 try:
                     record = json.loads(line)
@@ -125,7 +128,7 @@ def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list
                 problems.append((number, problem))
             else:
                 records.append(record)
-    return records, problems
+    return records, problems, not_utf8
 
 
 def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = None) -> list[dict]:
@@ -142,16 +145,16 @@ def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = N
     if isinstance(schema, str) and schema not in SCHEMAS:
         raise DataError(f"{schema!r} is not a schema", str(path), f"choose one of {', '.join(SCHEMAS)}")
     fields = SCHEMAS[schema] if isinstance(schema, str) else (schema or {})
-    records, problems = _read_records(path, fields)
+    records, problems, not_utf8 = _read_records(path, fields)
     expected = f" with the fields {', '.join(fields)}" if fields else ""
     if len(problems) == 1:
         number, problem = problems[0]
-        raise DataError(problem, f"{path}:{number}", f"correct that line: one JSON object{expected}")
+        raise DataError(problem, f"{path}:{number}", ENCODING_FIX if not_utf8 else f"correct that line: one JSON object{expected}")
     if problems:
         shown = "\n".join(f"  {path}:{n}: {p}" for n, p in problems[:SHOWN_PROBLEMS])
         more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         raise DataError(f"{len(problems)} bad lines:\n{shown}{more}", str(path),
-                        f"correct these lines: one JSON object per line{expected}")
+                        f"correct these lines: one JSON object per line{expected}" + ("; " + ENCODING_FIX if not_utf8 else ""))
     if not records:
         raise DataError("the file holds no records (it is empty or only blank lines)", str(path),
                         f"add one JSON object per line{expected}")

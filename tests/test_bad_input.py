@@ -80,7 +80,7 @@ DATA_CASES = [
          train=jsonl([{"question": "q?"}, {"answer": "a"}, 7] + GOOD)),
     Case("empty file", DataError, ("{dir}/train.jsonl:", "holds no records"), train=""),
     Case("only blank lines", DataError, ("{dir}/train.jsonl:", "holds no records"), train="\n  \n\n"),
-    Case("non-UTF-8 byte (Latin-1 café)", DataError, ("{dir}/train.jsonl:4:", "byte 0xe9", "not UTF-8"),
+    Case("non-UTF-8 byte (Latin-1 café)", DataError, ("{dir}/train.jsonl:4:", "byte 0xe9", "not UTF-8", "save it as UTF-8"),
          train=jsonl(GOOD[:3]).encode() + '{"question": "Un café?", "answer": "Oui"}\n'.encode("latin-1")
          + jsonl(GOOD[3:]).encode()),
     Case("UTF-8 byte-order mark (accepted)", None, train="\ufeff" + jsonl(GOOD), counts={"raw": 12}),
