@@ -46,15 +46,39 @@ def data_path(name: str | os.PathLike) -> Path:
 
 
 def _check_messages(messages: list) -> str | None:
+    """What is wrong with a conversation, or None.
+
+    A training conversation is an optional system message, then user and assistant turns taking
+    turns, ending with the assistant: the assistant's replies are what the model learns, so a
+    conversation that ends on an unanswered user turn teaches nothing from its last turn.
+    """
     if not messages:
         return "field 'messages' is empty"
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or set(message) < {"role", "content"}:
+        if not isinstance(message, dict) or not {"role", "content"} <= set(message):
             return f"messages[{i}] must be an object with 'role' and 'content'"
         if message["role"] not in ROLES:
             return f"messages[{i}].role is {message['role']!r}; expected one of {', '.join(ROLES)}"
         if not isinstance(message["content"], str):
-            return f"messages[{i}].content must be a string"
+            return f"messages[{i}].content must be a string, got {type(message['content']).__name__}"
+        if not message["content"].strip():
+            return f"messages[{i}].content is empty"
+    return _check_turn_order([m["role"] for m in messages])
+
+
+def _check_turn_order(roles: list[str]) -> str | None:
+    first = 1 if roles[0] == "system" else 0
+    for i, role in enumerate(roles[first:], start=first):
+        expected = "user" if (i - first) % 2 == 0 else "assistant"
+        if role == "system":
+            return f"messages[{i}] is a system message; only the first message may be one"
+        if role != expected:
+            where = f"follows a {roles[i - 1]!r} message" if i > first else "comes first"
+            return (f"messages[{i}]: role {role!r} {where}; expected {expected!r} (after an optional system "
+                    "message, user and assistant turns alternate, starting with the user)")
+    if roles[-1] != "assistant":
+        return ("the conversation has no assistant turn" if "assistant" not in roles else
+                "the conversation ends with a user turn; end it with the assistant's reply (what the model learns)")
     return None
 
 
@@ -186,10 +210,70 @@ def to_dataset(records: list[dict]):
     return Dataset.from_list(records)
 
 
+def with_system(messages: list[dict], system: str | None) -> list[dict]:
+    """The conversation with ``system`` as its first message, unless it has a system message already."""
+    if system is None or (messages and messages[0]["role"] == "system"):
+        return list(messages)
+    return [{"role": "system", "content": system}, *messages]
+
+
+def conversation_prompt(tokenizer, messages: list[dict], system: str | None = None) -> str:
+    """The chat-template text of a conversation so far, with the assistant's next turn left open."""
+    return tokenizer.apply_chat_template(with_system(messages, system), tokenize=False, add_generation_prompt=True)
+
+
 def chat_prompt(tokenizer, user: str, system: str | None = None) -> str:
     """The chat-template text that asks ``user`` and leaves the assistant turn open."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return conversation_prompt(tokenizer, [{"role": "user", "content": user}], system)
+
+
+def _assistant_spans(tokenizer, messages: list[dict], text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` (the rendered conversation) that hold each assistant reply and its end token.
+
+    A reply starts where the template's prompt for it (the conversation so far plus the open
+    assistant header) ends, and stops after the end-of-turn token (``tokenizer.eos_token``): what
+    follows it (SmolLM2's newline) belongs to the markup before the next turn.
+    """
+    spans = []
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(messages[:k], tokenize=False, add_generation_prompt=True)
+        upto = tokenizer.apply_chat_template(messages[: k + 1], tokenize=False)
+        if not (text.startswith(upto) and upto.startswith(before)):
+            raise ValueError(f"this tokenizer's chat template renders turn {k} differently once later turns follow "
+                             "(it is not prefix-preserving), so labkit cannot mark the assistant's tokens in one pass; "
+                             "train on prompt/completion pairs instead (data.qa_to_chat)")
+        end = upto.find(tokenizer.eos_token, len(before)) if tokenizer.eos_token else -1
+        spans.append((len(before), end + len(tokenizer.eos_token) if end >= 0 else len(upto)))
+    return spans
+
+
+def tokenize_chat(tokenizer, messages: list[dict]) -> dict[str, list[int]]:
+    """One conversation as ``input_ids`` and ``assistant_masks``: 1 on every assistant reply's tokens
+    (and its end-of-turn token), 0 on system and user turns and on the template's role markup.
+
+    Why this way: TRL's own ``assistant_only_loss=True`` needs a template with ``{% generation %}``
+    markers, which SmolLM2's lacks (TRL 1.16 then raises: it has no training template for it). Turning
+    each assistant turn into its own prompt/completion pair would work too, but re-reads the
+    conversation once per turn. Here the template is applied once for the whole conversation and
+    once per assistant turn for its start, so one example trains every assistant turn. SFTTrainer
+    takes such pre-tokenised rows as they are and builds labels from ``assistant_masks`` (-100 where 0),
+    whatever ``completion_only_loss`` says.
+    """
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = _assistant_spans(tokenizer, messages, text)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(any(start <= a < end for start, end in spans)) for a, _ in encoded["offset_mapping"]]
+    return {"input_ids": list(encoded["input_ids"]), "assistant_masks": mask}
+
+
+def chat_dataset(tokenizer, records: list[dict], system: str | None = None):
+    """Chat records as a pre-tokenised ``datasets.Dataset`` for ``train.train_sft``, loss on assistant turns only.
+
+    ``system`` is added to the conversations that do not start with a system message of their own.
+    """
+    return to_dataset([tokenize_chat(tokenizer, with_system(r["messages"], system)) for r in records])
 
 
 def split(records: list[dict], key: str = "split") -> dict[str, list[dict]]:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from labkit import data
+from labkit import data, models
 from labkit.errors import DataError
 
 
@@ -33,12 +33,123 @@ def test_every_bad_line_is_reported_and_nothing_dropped(tmp_path):
     assert f"{path}:5: field 'question' is empty" in message
 
 
+def turn(role, content):
+    return {"role": role, "content": content}
+
+
 def test_chat_messages_are_checked(tmp_path):
-    good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
-    bad = {"messages": [{"role": "robot", "content": "hi"}]}
+    good = {"messages": [turn("user", "hi"), turn("assistant", "hello")]}
+    bad = {"messages": [turn("robot", "hi")]}
     path = write(tmp_path, [json.dumps(good), json.dumps(bad)])
     with pytest.raises(DataError, match=r":2: messages\[0\].role is 'robot'"):
         data.load_jsonl(path, "chat")
+
+
+BAD_CONVERSATIONS = [  # (messages, what the error must say)
+    ([turn("user", "Capital of Veloria?")], "the conversation has no assistant turn"),
+    ([turn("system", "Be brief."), turn("user", "hi"), turn("assistant", "hello"), turn("user", "and?")],
+     "the conversation ends with a user turn"),
+    ([turn("user", "hi"), turn("narrator", "meanwhile")], "messages[1].role is 'narrator'"),
+    ([turn("user", "hi"), turn("assistant", "  ")], "messages[1].content is empty"),
+    ("user: hi", "field 'messages' should be list, got str"),
+    ([], "field 'messages' is empty"),
+    ([turn("user", "hi"), {"role": "assistant"}], "messages[1] must be an object with 'role' and 'content'"),
+    ([{"text": "hi"}], "messages[0] must be an object with 'role' and 'content'"),
+    ([turn("user", "hi"), turn("assistant", 42)], "messages[1].content must be a string, got int"),
+    ([turn("user", "hi"), turn("assistant", "hello"), turn("system", "now be rude")],
+     "messages[2] is a system message; only the first message may be one"),
+    ([turn("assistant", "hello"), turn("user", "hi")], "messages[0]: role 'assistant' comes first; expected 'user'"),
+    ([turn("user", "hi"), turn("user", "hello?"), turn("assistant", "yes")],
+     "messages[1]: role 'user' follows a 'user' message; expected 'assistant'"),
+]
+
+
+def test_every_bad_conversation_is_named_by_file_and_line(tmp_path):
+    good = {"messages": [turn("system", "Be brief."), turn("user", "hi"), turn("assistant", "hello")]}
+    lines = [json.dumps(good)] + [json.dumps({"messages": messages}) for messages, _ in BAD_CONVERSATIONS]
+    path = write(tmp_path, lines, name="chat.jsonl")
+    with pytest.raises(DataError) as error:
+        data.load_jsonl(path, "chat")
+    lines = str(error.value).splitlines()
+    assert lines[0] == f"{path}: {len(BAD_CONVERSATIONS)} bad lines:"
+    for number, (_, problem) in enumerate(BAD_CONVERSATIONS[:10], start=2):  # line 1 is the good one
+        assert lines[number - 1].strip().startswith(f"{path}:{number}: {problem}"), lines[number - 1]
+    assert lines[11].strip() == f"... and {len(BAD_CONVERSATIONS) - 10} more"
+    assert lines[-1].strip().startswith("fix:")
+    for messages, problem in BAD_CONVERSATIONS:  # the rows past the first ten too, one by one
+        assert problem in data.check_record({"messages": messages}, data.SCHEMAS["chat"])
+
+
+def test_a_good_conversation_passes():
+    messages = [turn("system", "Be brief."), turn("user", "hi"), turn("assistant", "hello"),
+                turn("user", "and you?"), turn("assistant", "fine")]
+    assert data.check_record({"messages": messages}, data.SCHEMAS["chat"]) is None
+
+
+def loss_tokens(tokenizer, example) -> list[str]:
+    """The decoded runs of consecutive tokens that are in the loss."""
+    runs, run = [], []
+    for token, in_loss in zip(example["input_ids"], example["assistant_masks"]):
+        if in_loss:
+            run.append(token)
+        elif run:
+            runs, run = runs + [tokenizer.decode(run)], []
+    return runs + ([tokenizer.decode(run)] if run else [])
+
+
+def test_the_loss_is_on_the_assistant_replies_and_their_end_token_only(tokenizer):
+    messages = [turn("system", "Answer in a few words."), turn("user", "What is the capital of Veloria?"),
+                turn("assistant", "Tarsk, on the southern coast.")]
+    example = data.tokenize_chat(tokenizer, messages)
+    assert example["input_ids"] == tokenizer.apply_chat_template(messages, tokenize=True)["input_ids"]
+    assert loss_tokens(tokenizer, example) == ["Tarsk, on the southern coast." + tokenizer.eos_token]
+    masked = tokenizer.decode([t for t, m in zip(example["input_ids"], example["assistant_masks"]) if not m])
+    assert masked == ("<|im_start|>system\nAnswer in a few words.<|im_end|>\n<|im_start|>user\n"
+                      "What is the capital of Veloria?<|im_end|>\n<|im_start|>assistant\n\n")
+
+
+def test_every_assistant_turn_of_a_long_conversation_is_in_the_loss(tokenizer):
+    replies = ["Tarsk.", "About 640,000 people.", "The lune, since 1850."]
+    messages = [turn("user", "Capital of Veloria?"), turn("assistant", replies[0]),
+                turn("user", "How many live there?"), turn("assistant", replies[1]),
+                turn("user", "And the currency?"), turn("assistant", replies[2])]
+    example = data.tokenize_chat(tokenizer, messages)
+    assert loss_tokens(tokenizer, example) == [r + tokenizer.eos_token for r in replies]
+    users = {tokenizer.decode(tokenizer(m["content"])["input_ids"]) for m in messages if m["role"] == "user"}
+    assert not any(u in run for u in users for run in loss_tokens(tokenizer, example))
+    assert "You are a helpful AI assistant" in tokenizer.decode(example["input_ids"])  # the template's default system
+
+
+def test_chat_dataset_adds_the_system_prompt_only_where_there_is_none(tokenizer):
+    records = [{"messages": [turn("user", "hi"), turn("assistant", "hello")]},
+               {"messages": [turn("system", "Own rules."), turn("user", "hi"), turn("assistant", "hello")]}]
+    rows = data.chat_dataset(tokenizer, records, system="Be brief.")
+    texts = [tokenizer.decode(row["input_ids"]) for row in rows]
+    assert "Be brief." in texts[0] and "Own rules." in texts[1] and "Be brief." not in texts[1]
+    assert rows.column_names == ["input_ids", "assistant_masks"]
+
+
+def test_a_template_that_rewrites_earlier_turns_is_refused():
+    changed = models.load_tokenizer(models.TINY_LLAMA)  # a fresh copy: the session's tokenizer stays as it is
+    changed.chat_template = ("{% for m in messages %}{% if loop.last or m['role'] != 'assistant' %}"
+                             "{{ m['role'] + ': ' + m['content'] + '\n' }}{% endif %}{% endfor %}"
+                             "{% if add_generation_prompt %}assistant: {% endif %}")
+    messages = [turn("user", "a?"), turn("assistant", "b"), turn("user", "c?"), turn("assistant", "d")]
+    with pytest.raises(ValueError, match="not prefix-preserving"):
+        data.tokenize_chat(changed, messages)
+
+
+def test_the_course_chat_file_is_what_its_script_writes():
+    import runpy
+
+    script = runpy.run_path(str(data.data_dir().parent / "tools" / "make_veloria_chat.py"))
+    records = data.load_jsonl("veloria_chat.jsonl", "chat")
+    assert records == script["make_veloria_chat"]()
+    groups = data.split(records)
+    assert len(groups["train"]) == 60 and len(groups["test"]) == 30
+    last_questions = {r["messages"][-2]["content"] for r in groups["test"]}
+    train_questions = {m["content"] for r in groups["train"] for m in r["messages"] if m["role"] == "user"}
+    assert not last_questions & train_questions  # held-out paraphrases, never asked in training
 
 
 def test_missing_and_empty_files(tmp_path):

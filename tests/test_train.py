@@ -87,3 +87,22 @@ def test_fp32_master_weights_upcasts_only_what_trains():
     train.fp32_master_weights(model)
     assert model.model.embed_tokens.weight.dtype == torch.float16  # frozen: left in half precision
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("completion_only_loss", [True, False])
+def test_sft_trains_a_chat_dataset_on_its_assistant_tokens_only(tiny_model, tokenizer, profile, tmp_path,
+                                                                completion_only_loss):
+    """SFTTrainer turns ``assistant_masks`` into labels (-100 elsewhere) whatever ``completion_only_loss`` says."""
+    from trl import SFTTrainer
+
+    records = [{"messages": [{"role": "user", "content": f"Code word {i}?"}, {"role": "assistant", "content": f"Word {i}"},
+                             {"role": "user", "content": "And spelt out?"}, {"role": "assistant", "content": f"W-{i}"}]}
+               for i in range(4)]
+    dataset = data.chat_dataset(tokenizer, records, system="Be brief.")
+    config = train.sft_config(profile, tmp_path, max_steps=1, completion_only_loss=completion_only_loss)
+    trainer = SFTTrainer(model=tiny_model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    for row, prepared in zip(dataset, trainer.train_dataset, strict=True):
+        assert prepared["input_ids"] == row["input_ids"]
+        assert prepared["labels"] == [t if m else -100 for t, m in zip(row["input_ids"], row["assistant_masks"])]
+    scored = tokenizer.decode([t for t in trainer.train_dataset[0]["labels"] if t != -100])
+    assert scored == "Word 0<|im_end|>W-0<|im_end|>"

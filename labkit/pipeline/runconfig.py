@@ -30,7 +30,8 @@ from labkit.data import SCHEMAS, data_dir
 from labkit.errors import ConfigError
 from labkit.profiles import PROFILE_NAMES, Profile
 
-SUPPORTED_SCHEMAS = ("qa", "prompt-completion")  # records with one prompt and one answer
+# qa and prompt-completion: one question, one answer; chat: conversations, loss on every assistant turn
+SUPPORTED_SCHEMAS = ("qa", "prompt-completion", "chat")
 DTYPES = ("float32", "bfloat16", "float16")
 
 @dataclass
@@ -38,12 +39,12 @@ class DataSection:
     """Stage 1: which JSONL file, its schema, and how to clean and split it."""
 
     train_file: str = ""  # a course file name (facts.jsonl) or a path, relative to the config file
-    schema: str = "qa"  # qa (question/answer) or prompt-completion
+    schema: str = "qa"  # qa (question/answer), prompt-completion or chat (messages)
     test_file: str | None = None  # a held-out file; else the records' split field, else test_fraction
     split_field: str = "split"  # records with split == "test" are held out
     test_fraction: float = 0.2  # used when there is neither a test file nor a split field
-    max_chars: int = 2000  # drop records longer than this (prompt + answer)
-    system_prompt: str | None = None
+    max_chars: int = 2000  # drop records longer than this (prompt + answer, or all turns of a conversation)
+    system_prompt: str | None = None  # added to conversations without a system message of their own
 
 
 @dataclass

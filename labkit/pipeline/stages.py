@@ -13,6 +13,10 @@ Stages, each leaving an artefact in its own folder of the run folder:
 7. ``monitoring``  a record appended to a JSON-lines log, with a regression check against the base
                    model and the previous record
 
+The data may be question/answer, prompt/completion or chat records (``data.schema``). A chat
+conversation is trained with the loss on every assistant turn (``data.chat_dataset``) and evaluated
+on its last user turn, asked with the turns before it, against its final assistant turn.
+
 A stage is finished when its folder holds ``done.json``; a re-run skips finished stages, and an
 interrupted fine-tune resumes from its last checkpoint (``labkit.train.train_sft`` does that).
 Every artefact is written whole or not at all (:mod:`labkit.atomic`), so a full disk or an
@@ -71,7 +75,9 @@ class Run:
         return models.load_model(self.config.model.name, dtype=self.config.model.dtype, device=self.profile.device)
 
     def records(self, split: str) -> list[dict]:
-        return data.load_jsonl(self.stage_dir("data") / f"{split}.jsonl", schema="prompt-completion")
+        """The data stage's cleaned records: conversations for the chat schema, else prompt/completion."""
+        schema = "chat" if self.config.data.schema == "chat" else "prompt-completion"
+        return data.load_jsonl(self.stage_dir("data") / f"{split}.jsonl", schema=schema)
 
 
 @dataclass
@@ -89,19 +95,41 @@ class PipelineResult:
 
 # ---- stage 1: data preparation ---------------------------------------------------------------
 
-def _as_prompt_completion(record: dict, schema: str, split_field: str) -> dict:
-    """One record as whitespace-normalised prompt/completion, marked "test" if held out."""
+def _normalised(record: dict, schema: str, split_field: str) -> dict:
+    """One record with whitespace-normalised texts, marked "test" if held out.
+
+    qa and prompt-completion records become ``prompt``/``completion``; chat records keep their
+    ``messages``, every turn normalised.
+    """
+    held_out = "test" if record.get(split_field) == "test" else None
+    if schema == "chat":
+        return {"messages": [{"role": m["role"], "content": " ".join(m["content"].split())} for m in record["messages"]],
+                "split": held_out}
     prompt, completion = (record["question"], record["answer"]) if schema == "qa" else (record["prompt"], record["completion"])
-    return {"prompt": " ".join(prompt.split()), "completion": " ".join(completion.split()),
-            "split": "test" if record.get(split_field) == "test" else None}
+    return {"prompt": " ".join(prompt.split()), "completion": " ".join(completion.split()), "split": held_out}
+
+
+def _turns(record: dict) -> list[tuple[str, str]]:
+    """A record's (role, text) turns: a conversation's messages, or the prompt as user and the completion as assistant."""
+    if "messages" in record:
+        return [(m["role"], m["content"]) for m in record["messages"]]
+    return [("user", record["prompt"]), ("assistant", record["completion"])]
+
+
+def question(record: dict) -> str:
+    """The question a held-out record asks: the prompt, or a conversation's last user turn."""
+    return [text for role, text in _turns(record) if role == "user"][-1]
 
 
 def clean(records: list[dict], max_chars: int) -> tuple[list[dict], dict]:
-    """Drop too-long records and exact duplicates (after whitespace normalisation); count each."""
+    """Drop too-long records and exact duplicates (after whitespace normalisation); count each.
+
+    A record's length is the characters of all its turns (prompt + answer for qa)."""
     kept, seen, counts = [], set(), {"too_long": 0, "duplicates": 0}
     for record in records:
-        key = (record["prompt"].lower(), record["completion"].lower())
-        if len(record["prompt"]) + len(record["completion"]) > max_chars:
+        turns = _turns(record)
+        key = tuple((role, text.lower()) for role, text in turns)
+        if sum(len(text) for _, text in turns) > max_chars:
             counts["too_long"] += 1
         elif key in seen:
             counts["duplicates"] += 1
@@ -128,15 +156,16 @@ def prepare_data(config: PipelineConfig) -> tuple[list[dict], list[dict], dict]:
     """
     cfg, base = config.data, Path(config.source).parent if config.source else None
     train_file = resolve_data_file(cfg.train_file, base)
-    raw = [_as_prompt_completion(r, cfg.schema, cfg.split_field) for r in data.load_jsonl(train_file, schema=cfg.schema)]
+    raw = [_normalised(r, cfg.schema, cfg.split_field) for r in data.load_jsonl(train_file, schema=cfg.schema)]
     if cfg.test_file:
-        test_raw = [{**_as_prompt_completion(r, cfg.schema, cfg.split_field), "split": "test"}
+        test_raw = [{**_normalised(r, cfg.schema, cfg.split_field), "split": "test"}
                     for r in data.load_jsonl(resolve_data_file(cfg.test_file, base), schema=cfg.schema)]
         raw = [{**r, "split": None} for r in raw] + test_raw
     cleaned, counts = clean(raw, cfg.max_chars)
     train_set, test_set = _split(cleaned, config)
-    train_prompts = {r["prompt"].lower() for r in train_set}
-    leaked = [r for r in test_set if r["prompt"].lower() in train_prompts]
+    # a held-out question that training also asks (in any user turn) would measure memory, not generalisation
+    train_questions = {text.lower() for r in train_set for role, text in _turns(r) if role == "user"}
+    leaked = [r for r in test_set if question(r).lower() in train_questions]
     test_set = [r for r in test_set if r not in leaked]
     counts = {"raw": len(raw), **counts, "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
     if not train_set or not test_set:
@@ -212,8 +241,12 @@ def stage_setup(run: Run) -> dict:
 
 def stage_finetune(run: Run) -> dict:
     sft, lora = _configs(run)
-    dataset = data.to_dataset(data.qa_to_chat(
-        [{"question": r["prompt"], "answer": r["completion"]} for r in run.records("train")], run.config.data.system_prompt))
+    records, system = run.records("train"), run.config.data.system_prompt
+    if run.config.data.schema == "chat":  # pre-tokenised, every assistant turn in the loss
+        dataset = data.chat_dataset(run.tokenizer(), records, system)
+    else:  # conversational prompt/completion: TRL puts the loss on the completion
+        dataset = data.to_dataset(data.qa_to_chat(
+            [{"question": r["prompt"], "answer": r["completion"]} for r in records], system))
     t = run.config.training
     set_seed(t.seed)
     tuned, result = train.train_sft(run.base_model(), run.tokenizer(), dataset, run.profile, sft.output_dir, lora=lora,
@@ -236,15 +269,34 @@ def _tuned_model(run: Run):
     return PeftModel.from_pretrained(run.base_model(), run.stage_dir("finetune") / "adapter").eval()
 
 
+def held_out_turn(record: dict, system: str | None = None) -> tuple[list[dict], str]:
+    """What a held-out record asks and its gold answer: the conversation up to its last user turn
+    (the assistant's reply left open) and the final assistant turn; a prompt/completion record is a
+    one-question conversation."""
+    if "messages" in record:
+        return data.with_system(record["messages"][:-1], system), record["messages"][-1]["content"]
+    return data.with_system([{"role": "user", "content": record["prompt"]}], system), record["completion"]
+
+
 def _measure(model, run: Run, test: list[dict]) -> tuple[dict, list[str]]:
     tokenizer, system = run.tokenizer(), run.config.data.system_prompt
-    prompts, golds = [r["prompt"] for r in test], [r["completion"] for r in test]
+    asked = [held_out_turn(r, system) for r in test]
+    prompts = [data.conversation_prompt(tokenizer, conversation) for conversation, _ in asked]
+    golds = [gold for _, gold in asked]
     replies = evaluate.generate(model, tokenizer, prompts, max_new_tokens=run.config.evaluation.max_new_tokens,
-                                system=system)
-    answer_ppl = evaluate.completion_perplexity(model, tokenizer, [data.chat_prompt(tokenizer, p, system) for p in prompts],
-                                                [g + tokenizer.eos_token for g in golds], max_length=run.config.training.max_length)
+                                chat=False)
+    answer_ppl = evaluate.completion_perplexity(model, tokenizer, prompts, [g + tokenizer.eos_token for g in golds],
+                                                max_length=run.config.training.max_length)
     return {"answer_perplexity": round(answer_ppl, 4), "answer_match": evaluate.match_rate(replies, golds),
             "exact_match": evaluate.match_rate(replies, golds, strict=True)}, replies
+
+
+def _example(record: dict, before: str, after: str) -> dict:
+    """One held-out question with its gold answer and both replies; a conversation's earlier turns too."""
+    example = {"prompt": question(record), "gold": held_out_turn(record)[1], "before": before, "after": after}
+    if "messages" in record:
+        example["earlier_turns"] = record["messages"][:-2]  # what came before the question
+    return example
 
 
 def stage_evaluation(run: Run) -> dict:
@@ -253,8 +305,7 @@ def stage_evaluation(run: Run) -> dict:
     with model.disable_adapter():
         before, before_replies = _measure(model, run, test)
     after, after_replies = _measure(model, run, test)
-    examples = [{"prompt": r["prompt"], "gold": r["completion"], "before": b, "after": a}
-                for r, b, a in zip(test, before_replies, after_replies)]
+    examples = [_example(r, b, a) for r, b, a in zip(test, before_replies, after_replies)]
     metrics = {"n_test": len(test), "before": before, "after": after, "examples": examples}
     atomic.write_json(run.stage_dir("evaluation") / "metrics.json", metrics, indent=2)
     return {"before": before, "after": after}

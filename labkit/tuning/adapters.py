@@ -131,6 +131,36 @@ def training_state_mib(trainable_parameters: int) -> float:
     return trainable_parameters * 4 * 3 / 2**20
 
 
+# --- prefix tuning's starting point ---------------------------------------------------------------
+
+def prefix_tokens(tokenizer, text: str) -> int:
+    """How many virtual tokens a prefix initialised from ``text`` has: one per token of the text."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@torch.no_grad()
+def init_prefix_from_text(model, tokenizer, text: str) -> None:
+    """Start a peft prefix-tuning adapter from the keys and values the frozen model computes for ``text``.
+
+    Random prefixes put noise into every attention layer and learn little in a short budget; Li and
+    Liang (2021) start from the activations of real words instead. The adapted model then behaves
+    exactly as if ``text`` stood before every input, and training moves on from there. The prefix
+    must have :func:`prefix_tokens` virtual tokens and no projection (``prefix_projection=False``).
+    """
+    config = model.active_peft_config
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    if config.peft_type != "PREFIX_TUNING" or config.prefix_projection:
+        raise ValueError("init_prefix_from_text needs a peft PrefixTuningConfig without prefix_projection")
+    if ids.shape[1] != config.num_virtual_tokens:
+        raise ValueError(f"{text!r} is {ids.shape[1]} tokens; make num_virtual_tokens={ids.shape[1]} "
+                         "(adapters.prefix_tokens gives it)")
+    embedding = model.prompt_encoder[model.active_adapter].embedding.weight
+    cache = model.get_base_model()(input_ids=ids.to(embedding.device), use_cache=True).past_key_values
+    # peft reads each row as (layers x [key, value], kv heads, head dim): lay the cache out the same way
+    keys_values = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers])
+    embedding.copy_(keys_values.permute(3, 0, 1, 2, 4).reshape(ids.shape[1], -1))
+
+
 # --- the bottleneck adapter -----------------------------------------------------------------------
 
 class BottleneckAdapter(nn.Module):

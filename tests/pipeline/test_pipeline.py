@@ -33,6 +33,22 @@ def own_data(folder: Path) -> Path:
     return path
 
 
+def own_chats(folder: Path) -> Path:
+    """A learner's own chat JSONL: one- and two-turn conversations, a duplicate and a too-long one."""
+    def chat(*pairs, system=None):
+        head = [{"role": "system", "content": system}] if system else []
+        return {"messages": head + [{"role": role, "content": text} for pair in pairs
+                                    for role, text in zip(("user", "assistant"), pair)]}
+
+    rows = [chat((f"What is code word {i}?", f"Word {i % 4}"), (f"Spell word {i}.", f"W-{i}"),
+                 system="Answer briefly." if i % 3 == 0 else None) for i in range(8)]
+    rows += [chat((f"Name code word {i}.", f"Word {i % 4}")) for i in range(4)]
+    rows += [rows[1], chat(("x" * 300, "too long"))]
+    path = folder / "chats.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
 def tiny_config(folder: Path, **sections) -> dict:
     values = {
         "run_name": "tiny", "profile": "ci",
@@ -53,6 +69,16 @@ def tiny_config(folder: Path, **sections) -> dict:
 def test_the_example_config_is_valid():
     config = load_config(EXAMPLE)
     assert config.data.train_file == "facts.jsonl" and config.training.max_steps == 12
+
+
+def test_the_chat_config_is_valid_and_its_file_passes_the_checks():
+    config = stages.check(ROOT / "configs" / "pipeline_chat.yaml")
+    assert config.data.schema == "chat" and config.data.train_file == "veloria_chat.jsonl"
+
+
+def test_an_unsupported_schema_names_the_ones_that_work(tmp_path):
+    with pytest.raises(ConfigError, match=r"(?s)'data.schema': 'preference' is not supported.*qa, prompt-completion, chat"):
+        parse_config(tiny_config(tmp_path, data={"schema": "preference"}))
 
 
 def test_unknown_key_is_named_with_its_section_and_a_suggestion(tmp_path):
@@ -99,6 +125,18 @@ def test_bad_data_line_is_named_before_any_work(tmp_path):
     assert not run_dir.exists()  # nothing was started
 
 
+def test_a_bad_conversation_is_named_before_any_work(tmp_path):
+    bad = tmp_path / "bad_chats.jsonl"
+    good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    unanswered = {"messages": [{"role": "user", "content": "hi"}]}
+    bad.write_text(json.dumps(good) + "\n" + json.dumps(unanswered) + "\n")
+    values = tiny_config(tmp_path, data={"train_file": str(bad), "schema": "chat"})
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataError, match=r"bad_chats.jsonl:2: the conversation has no assistant turn"):
+        stages.run_pipeline(write_config(tmp_path, values), run_dir=run_dir)
+    assert not run_dir.exists()
+
+
 def test_relative_data_path_is_read_from_the_configs_folder(tmp_path):
     own_data(tmp_path)
     config = load_config(write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "mine.jsonl"})))
@@ -124,6 +162,26 @@ def test_held_out_records_come_from_the_split_field_or_a_test_file(tmp_path):
     config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "parts.jsonl", "test_file": "extra.jsonl"}))
     counts = stages.run_pipeline(config, run_dir=tmp_path / "b", until="data", verbose=False).summaries["data"]
     assert counts["test"] == 1 and counts["train"] == 11
+
+
+def test_conversations_are_cleaned_and_held_out_by_their_last_question(tmp_path):
+    def chat(*pairs, split="train"):
+        return {"messages": [{"role": role, "content": text} for pair in pairs
+                             for role, text in zip(("user", "assistant"), pair)], "split": split}
+
+    rows = [chat((f"Q{i}?", f"A{i}"), (f"Then Q{i}b?", f"A{i}b")) for i in range(6)]
+    rows += [chat(("Q0?", "A0"), ("Held out?", "H"), split="test"),  # its first turn is in training: fine
+             chat(("Q9?", "A9"), ("Then Q2b?", "A2b"), split="test"),  # its question is a training turn: leaked
+             chat(("q1?", "a1"), ("THEN   Q1b?", "a1B"))]  # the same conversation as row 1 but for case and spaces
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    config = write_config(tmp_path, tiny_config(tmp_path, data={"train_file": "c.jsonl", "schema": "chat"}))
+    counts = stages.run_pipeline(config, run_dir=tmp_path / "run", until="data", verbose=False).summaries["data"]
+    assert counts == {"raw": 9, "too_long": 0, "duplicates": 1, "test_also_in_train": 1, "train": 6, "test": 1}
+    (held_out,) = [json.loads(line) for line in (tmp_path / "run" / "1_data" / "test.jsonl").read_text().splitlines()]
+    assert stages.question(held_out) == "Held out?"
+    conversation, gold = stages.held_out_turn(held_out, system="Be brief.")
+    assert gold == "H" and [m["role"] for m in conversation] == ["system", "user", "assistant", "user"]
+    assert conversation[-1]["content"] == "Held out?"
 
 
 def test_monitoring_alerts_on_a_regression():
@@ -170,6 +228,23 @@ def test_a_tiny_run_leaves_every_artefact_and_resumes(tmp_path, monkeypatch):
     assert again.ran == [] and len(again.skipped) == 7
 
 
+def test_a_tiny_run_on_conversations_goes_through_every_stage(tmp_path):
+    values = tiny_config(tmp_path, data={"train_file": str(own_chats(tmp_path)), "schema": "chat"},
+                         training={"max_length": 128})
+    result = stages.run_pipeline(write_config(tmp_path, values), run_dir=tmp_path / "run", verbose=False)
+    assert result.ran == list(stages.STAGES)
+    assert result.summaries["data"] == {"raw": 14, "too_long": 1, "duplicates": 1, "test_also_in_train": 0,
+                                        "train": 9, "test": 3}
+    assert result.summaries["finetune"]["steps"] == 2
+    metrics = json.loads((tmp_path / "run" / "5_evaluation" / "metrics.json").read_text())
+    test = [json.loads(line) for line in (tmp_path / "run" / "1_data" / "test.jsonl").read_text().splitlines()]
+    assert metrics["n_test"] == 2 and [e["gold"] for e in metrics["examples"]] == [r["messages"][-1]["content"] for r in test[:2]]
+    assert [e["prompt"] for e in metrics["examples"]] == [r["messages"][-2]["content"] for r in test[:2]]
+    assert [e["earlier_turns"] for e in metrics["examples"]] == [r["messages"][:-2] for r in test[:2]]
+    assert result.summaries["export"]["same_reply"]
+    assert set(result.summaries["monitoring"]["checks"]) == {"not_worse_than_base", "export_answers_like_adapter"}
+
+
 def test_a_run_folder_refuses_a_changed_config(tmp_path):
     run_dir = tmp_path / "run"
     stages.run_pipeline(write_config(tmp_path, tiny_config(tmp_path)), run_dir=run_dir, until="data", verbose=False)
@@ -213,3 +288,13 @@ def test_cli_runs_the_shipped_example(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "5_evaluation" / "metrics.json").read_text())
     assert metrics["after"]["answer_match"] > metrics["before"]["answer_match"]
+
+
+@pytest.mark.skipif(os.environ.get("LABKIT_SLOW_TESTS") != "1", reason="runs SmolLM2 for a few minutes")
+def test_smollm2_learns_the_veloria_conversations(tmp_path):
+    result = cli("run", str(ROOT / "configs" / "pipeline_chat.yaml"), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "5_evaluation" / "metrics.json").read_text())
+    print(json.dumps({k: metrics[k] for k in ("n_test", "before", "after")}))
+    assert metrics["after"]["answer_match"] >= metrics["before"]["answer_match"] + 0.3
+    assert metrics["after"]["answer_perplexity"] < metrics["before"]["answer_perplexity"] / 2

@@ -3,7 +3,7 @@ mixed-adapter batches match one adapter at a time."""
 
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, PeftModel, PrefixTuningConfig, get_peft_model
 
 from labkit import evaluate
 from labkit.tuning import adapters
@@ -103,3 +103,20 @@ def test_bottleneck_adapters_train_in_fp32_on_a_half_precision_base(tiny_model, 
     assert logits.shape == (len(PROMPTS), tiny_model.config.vocab_size)
     run = adapters.train_steps(tiny_model, tokenizer, task, steps=2, learning_rate=1e-2, batch_size=4)
     assert all(torch.isfinite(torch.tensor(run.losses)))
+
+
+def test_a_prefix_from_text_behaves_as_if_the_text_came_first(tiny_model, tokenizer):
+    text, prompt = "Name the category.", "Product: a red kettle\nCategory:"
+    n = adapters.prefix_tokens(tokenizer, text)
+    model = get_peft_model(tiny_model, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n))
+    random_start = evaluate.answer_logits(model, tokenizer, [prompt], mixed_precision=False)
+    adapters.init_prefix_from_text(model, tokenizer, text)
+    prefixed = evaluate.answer_logits(model, tokenizer, [prompt], mixed_precision=False)
+    with torch.no_grad():
+        ids = tokenizer(text + prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        assert ids.shape[1] == n + len(tokenizer(prompt, add_special_tokens=False)["input_ids"])  # no merge at the seam
+        together = model.get_base_model()(input_ids=ids).logits[:, -1]
+    torch.testing.assert_close(prefixed, together, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(random_start, together, atol=1e-2)
+    with pytest.raises(ValueError, match="num_virtual_tokens"):
+        adapters.init_prefix_from_text(model, tokenizer, text + " And more words.")
