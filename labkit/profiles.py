@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from labkit.errors import ConfigError
 from labkit.models import MINILM, SMOLLM2
 
 PROFILE_NAMES = ("ci", "cpu", "gpu")
@@ -116,15 +117,17 @@ def _gpu_profile() -> Profile:
 def profile(name: str | None = None) -> Profile:
     """The active profile: ``name``, else ``$LABKIT_PROFILE``, else ``gpu`` with CUDA, else ``cpu``."""
     chosen = name or os.environ.get("LABKIT_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    source = "profile" if name else "LABKIT_PROFILE" if os.environ.get("LABKIT_PROFILE") else "auto-detected profile"
     if chosen not in PROFILES:
-        raise ValueError(f"Unknown profile {chosen!r} (from LABKIT_PROFILE?); choose one of {', '.join(PROFILES)}.")
+        raise ConfigError(f"{chosen!r} is not a profile", source, f"choose one of {', '.join(PROFILES)}")
     if chosen == "gpu" and not torch.cuda.is_available():
-        raise ValueError("Profile 'gpu' needs a CUDA device and none is visible; use LABKIT_PROFILE=cpu.")
+        raise ConfigError("'gpu' needs a CUDA device and none is visible", source,
+                          "use LABKIT_PROFILE=cpu (or ci), which run on this CPU")
     active = _gpu_profile() if chosen == "gpu" else PROFILES[chosen]
     dtype = os.environ.get("LABKIT_DTYPE")
     if dtype:
         if dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"LABKIT_DTYPE={dtype!r}: choose float32, float16 or bfloat16.")
+            raise ConfigError(f"{dtype!r} is not a precision", "LABKIT_DTYPE", "choose float32, float16 or bfloat16")
         active = replace(active, dtype=dtype)
     models = {field: os.environ[var] for field, var in (("lm", "LABKIT_LM"), ("encoder", "LABKIT_ENCODER"))
               if os.environ.get(var)}

@@ -11,7 +11,9 @@ notebooks show them and override fields by keyword. What labkit adds:
   autocast on CPUs with bf16 matmuls (:func:`cpu_has_bf16`); loss on completions only; a log
   line every step;
 * resumable runs: the run folder remembers a fingerprint of its settings, and a re-run with the
-  same settings resumes from the last checkpoint instead of starting again;
+  same settings resumes from the last checkpoint instead of starting again; a checkpoint cut off
+  while saving (a full disk, an interruption) is removed and the one before it used, and a damaged
+  one is named rather than loaded;
 * a live loss plot in notebooks, and a :class:`TrainResult` with the measured numbers.
 """
 
@@ -30,10 +32,13 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from labkit import atomic
+from labkit.errors import ResourceError, disk_errors
 from labkit.profiles import Profile
 from labkit.seeding import shifted
 
 FINGERPRINT = "labkit-run.json"
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: a checkpoint without it is unfinished
 
 
 @dataclass
@@ -181,17 +186,53 @@ def _fingerprint(config, peft_config, dataset) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _remove_unfinished(output_dir: Path) -> None:
+    """Delete checkpoints cut off while saving: resuming from one would fail, or silently lose state."""
+    for checkpoint in output_dir.glob("checkpoint-*"):
+        if checkpoint.is_dir() and not (checkpoint / TRAINER_STATE).exists():
+            print(f"Removing {checkpoint.name}: it was cut off while saving.")
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def _damage(checkpoint: Path) -> str | None:
+    """What makes a finished checkpoint unreadable, or None; cheap: only headers are read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return f"{TRAINER_STATE} is not valid JSON"
+    for weights in sorted(checkpoint.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            return f"{weights.name} cannot be read ({error})"
+    return None
+
+
 def _last_checkpoint(output_dir: Path, fingerprint: str) -> str | None:
     """The newest checkpoint of an earlier run with the same settings; stale runs are cleared."""
     marker = output_dir / FINGERPRINT
     if output_dir.exists() and marker.exists():
-        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+        try:
+            earlier = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            raise ResourceError(f"{FINGERPRINT} is damaged, so labkit cannot tell which settings these checkpoints "
+                                "belong to", str(marker), f"delete {output_dir} to start this run again") from None
+        if earlier == fingerprint:
+            _remove_unfinished(output_dir)
             checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-            return str(checkpoints[-1]) if checkpoints else None
+            if not checkpoints:
+                return None
+            problem = _damage(checkpoints[-1])
+            if problem:
+                raise ResourceError(f"damaged checkpoint: {problem}", str(checkpoints[-1]),
+                                    f"delete {checkpoints[-1]} to resume from an earlier checkpoint (or from the start)")
+            return str(checkpoints[-1])
         print(f"Settings changed since the last run in {output_dir}: starting afresh.")
         shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"fingerprint": fingerprint}))
+    atomic.write_json(marker, {"fingerprint": fingerprint})
     return None
 
 
@@ -256,9 +297,18 @@ def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any
                           peft_config=peft_config, callbacks=callbacks, **trainer_kwargs)
     fp32_master_weights(trainer.model)  # after peft wrapped it: adapters and saved heads train in fp32 too
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    output = _train(trainer, output_dir, resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
     return trainer.model.eval(), result
+
+
+def _train(trainer, output_dir: Path, resume_from: str | None):
+    """``trainer.train``; a full disk becomes a ResourceError, and a checkpoint cut off is removed."""
+    try:
+        with disk_errors(str(output_dir)):
+            return trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        _remove_unfinished(output_dir)
 
 
 def _result_from(trainer, output, output_dir: Path, runtime: float, resume_from: str | None) -> TrainResult:
@@ -302,7 +352,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
     trainer = Trainer(model=model, args=args, train_dataset=encoded, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    output = _train(trainer, output_dir, resume_from)
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
     return trainer.model.eval(), result
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from labkit import data, models
+from labkit.errors import DataError
 
 
 def write(tmp_path, lines, name="bad.jsonl"):
@@ -13,7 +14,7 @@ def write(tmp_path, lines, name="bad.jsonl"):
 
 def test_malformed_json_names_file_and_line(tmp_path):
     path = write(tmp_path, ['{"question": "a?", "answer": "b"}', "", '{"question": "c?", "answer": '])
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_jsonl(path, "qa")
     assert f"{path}:3: invalid JSON" in str(error.value)
 
@@ -22,10 +23,10 @@ def test_every_bad_line_is_reported_and_nothing_dropped(tmp_path):
     lines = ['{"question": "a?", "answer": "b"}', '{"question": "a?"}', '{"question": 3, "answer": "x"}',
              '["not", "an", "object"]', '{"question": " ", "answer": "x"}']
     path = write(tmp_path, lines)
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_jsonl(path, "qa")
     message = str(error.value)
-    assert message.startswith("4 bad line(s)")
+    assert message.startswith(f"{path}: 4 bad lines")
     assert f"{path}:2: missing field 'answer'" in message
     assert f"{path}:3: field 'question' should be str, got int" in message
     assert f"{path}:4: expected a JSON object" in message
@@ -40,7 +41,7 @@ def test_chat_messages_are_checked(tmp_path):
     good = {"messages": [turn("user", "hi"), turn("assistant", "hello")]}
     bad = {"messages": [turn("robot", "hi")]}
     path = write(tmp_path, [json.dumps(good), json.dumps(bad)])
-    with pytest.raises(data.DataError, match=r":2: messages\[0\].role is 'robot'"):
+    with pytest.raises(DataError, match=r":2: messages\[0\].role is 'robot'"):
         data.load_jsonl(path, "chat")
 
 
@@ -67,13 +68,14 @@ def test_every_bad_conversation_is_named_by_file_and_line(tmp_path):
     good = {"messages": [turn("system", "Be brief."), turn("user", "hi"), turn("assistant", "hello")]}
     lines = [json.dumps(good)] + [json.dumps({"messages": messages}) for messages, _ in BAD_CONVERSATIONS]
     path = write(tmp_path, lines, name="chat.jsonl")
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(DataError) as error:
         data.load_jsonl(path, "chat")
     lines = str(error.value).splitlines()
-    assert lines[0] == f"{len(BAD_CONVERSATIONS)} bad line(s) in {path}:"
+    assert lines[0] == f"{path}: {len(BAD_CONVERSATIONS)} bad lines:"
     for number, (_, problem) in enumerate(BAD_CONVERSATIONS[:10], start=2):  # line 1 is the good one
-        assert lines[number - 1].startswith(f"{path}:{number}: {problem}"), lines[number - 1]
-    assert lines[-1] == f"... and {len(BAD_CONVERSATIONS) - 10} more"
+        assert lines[number - 1].strip().startswith(f"{path}:{number}: {problem}"), lines[number - 1]
+    assert lines[11].strip() == f"... and {len(BAD_CONVERSATIONS) - 10} more"
+    assert lines[-1].strip().startswith("fix:")
     for messages, problem in BAD_CONVERSATIONS:  # the rows past the first ten too, one by one
         assert problem in data.check_record({"messages": messages}, data.SCHEMAS["chat"])
 
@@ -151,9 +153,9 @@ def test_the_course_chat_file_is_what_its_script_writes():
 
 
 def test_missing_and_empty_files(tmp_path):
-    with pytest.raises(data.DataError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         data.load_jsonl(tmp_path / "nope.jsonl")
-    with pytest.raises(data.DataError, match="holds no records"):
+    with pytest.raises(DataError, match="holds no records"):
         data.load_jsonl(write(tmp_path, [""]))
 
 

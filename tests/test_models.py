@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from labkit import evaluate, models
+from labkit.errors import ConfigError, ModelError
 
 
 def test_unknown_name_lists_offline_models_and_profiles():
-    with pytest.raises(models.ModelNotAvailable) as error:
+    with pytest.raises(ModelError) as error:
         models.load_model("smollm-9000")
     message = str(error.value)
     assert models.SMOLLM2 in message and models.MINILM in message and "LABKIT_PROFILE=cpu" in message
@@ -20,7 +21,7 @@ def test_unreachable_hub_id_fails_at_once(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # nothing cached here
     start = time.perf_counter()
-    with pytest.raises(models.ModelNotAvailable, match="cannot be reached") as error:
+    with pytest.raises(ModelError, match="cannot be reached") as error:
         models.load_model("HuggingFaceTB/SmolLM2-360M-Instruct")
     assert time.perf_counter() - start < 10
     assert models.SMOLLM2 in str(error.value)
@@ -50,7 +51,7 @@ def test_tiny_llama_is_small_and_trainable():
 
 
 def test_unknown_kind_is_rejected():
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ConfigError, match="kind"):
         models.load_model(models.TINY_LLAMA, kind="vision")
 
 

@@ -5,6 +5,7 @@ import torch
 from trl import SFTConfig
 
 import labkit
+from labkit.errors import ConfigError
 from labkit.profiles import PROFILE_NAMES, PROFILES
 
 
@@ -21,10 +22,13 @@ def test_auto_detects_cpu_without_cuda(monkeypatch):
 
 
 def test_unknown_and_impossible_profiles_say_what_works(monkeypatch):
-    with pytest.raises(ValueError, match="ci, cpu, gpu"):
+    with pytest.raises(ConfigError, match="ci, cpu, gpu"):
         labkit.profile("laptop")
+    monkeypatch.setenv("LABKIT_PROFILE", "laptop")
+    with pytest.raises(ConfigError, match="^LABKIT_PROFILE: 'laptop' is not a profile"):
+        labkit.profile()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match="LABKIT_PROFILE=cpu"):
+    with pytest.raises(ConfigError, match="LABKIT_PROFILE=cpu"):
         labkit.profile("gpu")
 
 

@@ -17,7 +17,7 @@ import torch
 
 from labkit.profiles import Profile
 from labkit.seeding import shifted
-from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, TrainResult, fp32_master_weights
+from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, _train, TrainResult, fp32_master_weights
 
 
 def _chat(tokenizer) -> bool:
@@ -103,6 +103,6 @@ def train_reward(model, tokenizer, records: Sequence[dict], profile: Profile, ou
                             peft_config=lora)
     fp32_master_weights(trainer.model)  # fp16 (a T4) cannot unscale half-precision gradients; bf16 would round updates away
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    output = _train(trainer, output_dir, resume_from)  # a full disk: a ResourceError, no half-written checkpoint
     result = _result_from(trainer, output, output_dir, time.perf_counter() - start, resume_from)
     return trainer.model.eval(), result

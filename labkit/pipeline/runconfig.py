@@ -8,8 +8,9 @@ filled from the profile (``training.max_steps`` from ``profile.max_steps`` ...),
 unchanged in ``ci``, ``cpu`` and ``gpu``.
 
 :func:`load_config` rejects an unknown key (naming the section and the closest valid key), a
-wrong type (expected vs got) and a missing data file (key and path) with a :class:`ConfigError`,
-before a model is loaded or a file is written.
+wrong type (expected vs got), an impossible value (zero steps, a negative learning rate, rank 0)
+and a missing data file (key and path) with a :class:`~labkit.errors.ConfigError` naming the file
+and key, before a model is loaded or a file is written.
 """
 
 from __future__ import annotations
@@ -26,16 +27,12 @@ from typing import Any
 import yaml
 
 from labkit.data import SCHEMAS, data_dir
-from labkit.models import OFFLINE_MODELS
+from labkit.errors import ConfigError
 from labkit.profiles import PROFILE_NAMES, Profile
 
 # qa and prompt-completion: one question, one answer; chat: conversations, loss on every assistant turn
 SUPPORTED_SCHEMAS = ("qa", "prompt-completion", "chat")
-
-
-class ConfigError(ValueError):
-    """A run config that cannot run; the message names the key, what is wrong and what to do."""
-
+DTYPES = ("float32", "bfloat16", "float16")
 
 @dataclass
 class DataSection:
@@ -155,26 +152,39 @@ def _matches(value: Any, hint: Any) -> bool:
 
 def _suggest(key: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}? " if close else ""
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
+def _type_fix(value: Any, hint: Any) -> str:
+    if isinstance(value, str) and _matches(1.0, hint):
+        try:
+            float(value)
+            return f"YAML reads {value} as text: write the number as 0.001 or 1.0e-3 (a dot before the e), without quotes"
+        except ValueError:
+            pass
+    return f"write a value of type {_type_name(hint)}" + (" (null takes the default)" if _matches(None, hint) else "")
 
 
 def _build(cls, values: Any, where: str):
     """A dataclass from a mapping, checking every key and type; ``where`` names the section."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'the config'}: expected a mapping of keys to values, got {type(values).__name__}")
+        raise ConfigError(f"expected a mapping of keys to values, got {type(values).__name__}",
+                          f"key {where!r}" if where else "",
+                          "write one 'key: value' per line" + (f", indented under '{where}:'" if where else ""))
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in fields(cls) if f.name != "source"]
     kwargs = {}
     for key, value in values.items():
         name = f"{where}.{key}" if where else str(key)
         if key not in valid:
-            raise ConfigError(f"unknown key {name!r}: {_suggest(str(key), valid)}"
-                              f"valid keys{' in ' + where if where else ''}: {', '.join(valid)}")
+            raise ConfigError(f"unknown key{_suggest(str(key), valid)}", f"key {name!r}",
+                              f"use one of the keys{' of ' + where if where else ''}: {', '.join(valid)}")
         hint = hints[key]
         if is_dataclass(hint):
             kwargs[key] = _build(hint, value if value is not None else {}, name)
         elif not _matches(value, hint):
-            raise ConfigError(f"key {name!r}: expected {_type_name(hint)}, got {type(value).__name__} ({value!r})")
+            raise ConfigError(f"expected {_type_name(hint)}, got {type(value).__name__} ({value!r})",
+                              f"key {name!r}", _type_fix(value, hint))
         else:
             kwargs[key] = value
     return cls(**kwargs)
@@ -192,51 +202,108 @@ def resolve_data_file(value: str, base: Path | None) -> Path:
     return path if path.exists() else data_dir() / path
 
 
-def _check_values(config: PipelineConfig) -> None:
+def _require(ok: bool, key: str, value: Any, need: str, fix: str) -> None:
+    if not ok:
+        raise ConfigError(f"must be {need}, got {value!r}", f"key {key!r}", fix)
+
+
+def _check_files(config: PipelineConfig) -> None:
     base = Path(config.source).parent if config.source else None
-    if config.profile is not None and config.profile not in PROFILE_NAMES:
-        raise ConfigError(f"key 'profile': {config.profile!r} is not a profile; "
-                          f"{_suggest(config.profile, list(PROFILE_NAMES))}choose one of {', '.join(PROFILE_NAMES)}")
     if not config.data.train_file:
-        raise ConfigError("key 'data.train_file' is required: the JSONL file to fine-tune on")
+        raise ConfigError("is required", "key 'data.train_file'", "name the JSONL file to fine-tune on")
     for key in ("train_file", "test_file"):
         value = getattr(config.data, key)
-        if value and not resolve_data_file(value, base).is_file():
-            raise ConfigError(f"key 'data.{key}': file not found: {resolve_data_file(value, base)} "
-                              f"(relative paths are read from the config's folder, then from {data_dir()})")
+        path = resolve_data_file(value, base) if value else None
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{path} is a folder, not a file", f"key 'data.{key}'", "name a .jsonl file")
+        if path is not None and not path.is_file():
+            raise ConfigError(f"file not found: {path}", f"key 'data.{key}'",
+                              f"relative paths are read from the config's folder, then from {data_dir()}")
+
+
+def _check_sizes(config: PipelineConfig) -> None:
+    """Values no run can use; ``None`` (take the profile's) always passes."""
+    t, lo, ev, d = config.training, config.lora, config.evaluation, config.data
+    positive = [("training.max_steps", t.max_steps, "the number of optimizer steps, e.g. 30"),
+                ("training.per_device_train_batch_size", t.per_device_train_batch_size, "e.g. 8"),
+                ("training.max_length", t.max_length, "tokens per training sequence, e.g. 128"),
+                ("lora.r", lo.r, "the adapter's rank, e.g. 8 or 16"),
+                ("lora.lora_alpha", lo.lora_alpha, "usually twice the rank"),
+                ("evaluation.max_new_tokens", ev.max_new_tokens, "e.g. 24"),
+                ("evaluation.limit", ev.limit, "at most this many held-out records, or null for the profile's"),
+                ("data.max_chars", d.max_chars, "e.g. 2000")]
+    for key, value, example in positive:
+        _require(value is None or value >= 1, key, value, "at least 1", example)
+    _require(t.learning_rate is None or t.learning_rate > 0, "training.learning_rate", t.learning_rate,
+             "greater than 0", "use a small positive rate such as 0.001, or null for the profile's")
+    _require(0 <= t.seed < 2**32, "training.seed", t.seed, "between 0 and 2**32 - 1", "e.g. 42")
+    _require(0 <= lo.lora_dropout < 1, "lora.lora_dropout", lo.lora_dropout, "at least 0 and below 1", "e.g. 0.0 or 0.05")
+    _require(bool(lo.target_modules), "lora.target_modules", lo.target_modules, "a module name or a non-empty list",
+             "all-linear, or a list such as [q_proj, v_proj]")
+    _require(0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1", "e.g. 0.2")
+    _require(bool(d.split_field.strip()), "data.split_field", d.split_field, "a field name", "e.g. split")
+    _require(0 <= config.monitoring.max_regression <= 1, "monitoring.max_regression", config.monitoring.max_regression,
+             "between 0 and 1 (a share of answer-match)", "e.g. 0.05")
+    for key, value in (("run_name", config.run_name), ("monitoring.log_file", config.monitoring.log_file)):
+        _require(bool(value.strip()) and Path(value).name == value and value not in (".", ".."), key, value,
+                 "a plain name (no folders)", "e.g. my_run; choose the folder with --run-dir")
+
+
+def _check_values(config: PipelineConfig) -> None:
+    if config.profile is not None and config.profile not in PROFILE_NAMES:
+        raise ConfigError(f"{config.profile!r} is not a profile{_suggest(config.profile, list(PROFILE_NAMES))}",
+                          "key 'profile'", f"choose one of {', '.join(PROFILE_NAMES)}, or null to detect it")
+    _check_files(config)
     if config.data.schema not in SUPPORTED_SCHEMAS:
-        raise ConfigError(f"key 'data.schema': {config.data.schema!r} is not supported here; "
+        raise ConfigError(f"{config.data.schema!r} is not supported here", "key 'data.schema'",
                           f"choose one of {', '.join(SUPPORTED_SCHEMAS)} (fields: "
                           + "; ".join(f"{s}: {', '.join(SCHEMAS[s])}" for s in SUPPORTED_SCHEMAS) + ")")
-    if not 0 < config.data.test_fraction < 1:
-        raise ConfigError(f"key 'data.test_fraction': must be between 0 and 1, got {config.data.test_fraction}")
-    name = config.model.name
-    if name is not None and name not in OFFLINE_MODELS and "/" not in name:
-        raise ConfigError(f"key 'model.name': {name!r} is neither a course model ({', '.join(OFFLINE_MODELS)}) "
-                          "nor a Hub id or folder (owner/name)")
+    if config.model.dtype is not None and config.model.dtype not in DTYPES:
+        raise ConfigError(f"{config.model.dtype!r} is not a precision{_suggest(config.model.dtype, list(DTYPES))}",
+                          "key 'model.dtype'", f"choose one of {', '.join(DTYPES)}, or null for the profile's")
+    _check_sizes(config)
 
 
-def parse_config(values: dict, source: str | None = None) -> PipelineConfig:
-    """A checked :class:`PipelineConfig` from plain data (e.g. parsed YAML)."""
-    config = _build(PipelineConfig, values or {}, "")
+def parse_config(values: Any, source: str | None = None) -> PipelineConfig:
+    """A checked :class:`PipelineConfig` from plain data (e.g. parsed YAML; ``None`` is an empty file)."""
+    config = _build(PipelineConfig, {} if values is None else values, "")
     config.source = source
     _check_values(config)
     return config
 
 
-def load_config(path: str | Path) -> PipelineConfig:
-    """Read and check a YAML run config; raise :class:`ConfigError` naming the bad key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+def _read_yaml(path: Path) -> Any:
+    raw = path.read_bytes()
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as Windows editors write, is fine
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(f"byte 0x{raw[error.start]:02x} is not UTF-8", f"{path}:{line}", "save the file as UTF-8") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        what = getattr(error, "problem", None) or str(error).splitlines()[0]
+        context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and start is not None and start is not mark:
+            context += f" that starts at line {start.line + 1}"
+        raise ConfigError(f"not valid YAML: {what}" + (f" ({context})" if context else ""), where,
+                          "check the indentation and brackets at that line; quote a value that holds ': ' or ' #'") from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and check a YAML run config; raise :class:`ConfigError` naming the file and the bad key."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("this is a folder, not a config file", str(path), "name a .yaml file, e.g. configs/pipeline_example.yaml")
+    if not path.is_file():
+        raise ConfigError("config file not found", str(path), "check the path (it is relative to the current folder)")
+    values = _read_yaml(path)
     try:
         return parse_config(values, source=str(path.resolve()))
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise error.at(f"{path}: {error.where}" if error.where else str(path)) from None
 
 
 def with_profile(config: PipelineConfig, profile: Profile) -> PipelineConfig:

@@ -19,6 +19,10 @@ on its last user turn, asked with the turns before it, against its final assista
 
 A stage is finished when its folder holds ``done.json``; a re-run skips finished stages, and an
 interrupted fine-tune resumes from its last checkpoint (``labkit.train.train_sft`` does that).
+Every artefact is written whole or not at all (:mod:`labkit.atomic`), so a full disk or an
+interruption leaves nothing half-written for the re-run to trust. :func:`check` finds what can be
+known before training: the config's keys and values, whether the model is here, every data record,
+and whether anything is left to train and test on after cleaning.
 From Python: ``run_pipeline("configs/pipeline_example.yaml")``; from a shell:
 ``labkit pipeline run configs/pipeline_example.yaml``.
 """
@@ -36,8 +40,9 @@ from typing import Callable
 
 import yaml
 
-from labkit import data, evaluate, models, train
-from labkit.pipeline.runconfig import ConfigError, PipelineConfig, load_config, resolve_data_file, with_profile
+from labkit import atomic, data, evaluate, models, train
+from labkit.errors import ConfigError, DataError, ModelError, disk_errors
+from labkit.pipeline.runconfig import PipelineConfig, load_config, resolve_data_file, with_profile
 from labkit.profiles import Profile, profile as get_profile
 from labkit.seeding import set_seed
 
@@ -143,28 +148,43 @@ def _split(records: list[dict], config) -> tuple[list[dict], list[dict]]:
     return shuffled[n_test:], shuffled[:n_test]
 
 
-def stage_data(run: Run) -> dict:
-    cfg, base = run.config.data, Path(run.config.source).parent if run.config.source else None
-    raw = [_normalised(r, cfg.schema, cfg.split_field)
-           for r in data.load_jsonl(resolve_data_file(cfg.train_file, base), schema=cfg.schema)]
+def prepare_data(config: PipelineConfig) -> tuple[list[dict], list[dict], dict]:
+    """Stage 1 in memory: the cleaned train and test records and the counts; nothing is written.
+
+    Held-out records whose question is also a training question are dropped (a leak inflates the
+    score); if that, or cleaning, leaves either side empty, there is nothing to run: a DataError.
+    """
+    cfg, base = config.data, Path(config.source).parent if config.source else None
+    train_file = resolve_data_file(cfg.train_file, base)
+    raw = [_normalised(r, cfg.schema, cfg.split_field) for r in data.load_jsonl(train_file, schema=cfg.schema)]
     if cfg.test_file:
         test_raw = [{**_normalised(r, cfg.schema, cfg.split_field), "split": "test"}
                     for r in data.load_jsonl(resolve_data_file(cfg.test_file, base), schema=cfg.schema)]
         raw = [{**r, "split": None} for r in raw] + test_raw
     cleaned, counts = clean(raw, cfg.max_chars)
-    train_set, test_set = _split(cleaned, run.config)
+    train_set, test_set = _split(cleaned, config)
     # a held-out question that training also asks (in any user turn) would measure memory, not generalisation
     train_questions = {text.lower() for r in train_set for role, text in _turns(r) if role == "user"}
     leaked = [r for r in test_set if question(r).lower() in train_questions]
     test_set = [r for r in test_set if r not in leaked]
+    counts = {"raw": len(raw), **counts, "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
     if not train_set or not test_set:
-        raise ConfigError(f"data: after cleaning, {len(train_set)} training and {len(test_set)} test records remain; "
-                          "both must be non-empty")
+        side = "training" if not train_set else "held-out"
+        why = ", ".join(f"{key.replace('_', ' ')}: {counts[key]}" for key in ("duplicates", "too_long", "test_also_in_train")
+                        if counts[key])
+        raise DataError(f"after cleaning no {side} record is left ({counts['train']} train, {counts['test']} test"
+                        + (f"; dropped {why}" if why else "") + ")", str(train_file),
+                        "add records; hold out questions that are not also training questions "
+                        "(data.test_file, the split field, or data.test_fraction); raise data.max_chars if records were too long")
+    return train_set, test_set, counts
+
+
+def stage_data(run: Run) -> dict:
+    train_set, test_set, counts = prepare_data(run.config)
     folder = run.stage_dir("data")
     data.save_jsonl([{**r, "split": "train"} for r in train_set], folder / "train.jsonl")
     data.save_jsonl([{**r, "split": "test"} for r in test_set], folder / "test.jsonl")
-    counts = {"raw": len(raw), **counts, "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
-    (folder / "counts.json").write_text(json.dumps(counts, indent=2))
+    atomic.write_json(folder / "counts.json", counts, indent=2)
     return counts
 
 
@@ -185,8 +205,9 @@ def stage_model(run: Run) -> dict:
         "vocab_size": len(tokenizer),
     }
     if not card["chat_template"]:
-        raise ConfigError(f"model.name: {card['name']!r} has no chat template; the pipeline fine-tunes chat models")
-    (run.stage_dir("model") / "model_card.json").write_text(json.dumps(card, indent=2))
+        raise ModelError("has no chat template; the pipeline fine-tunes chat models", f"key 'model.name' ({card['name']!r})",
+                         f"use an instruct (chat) model, e.g. {models.SMOLLM2}")
+    atomic.write_json(run.stage_dir("model") / "model_card.json", card, indent=2)
     return {"parameters": card["parameters"], "dtype": card["dtype"]}
 
 
@@ -212,7 +233,7 @@ def stage_setup(run: Run) -> dict:
     sft, lora = _configs(run)
     resolved = {"pipeline": run.config.to_dict(), "sft_config": _plain(sft.to_dict()), "lora_config": _plain(lora.to_dict())}
     path = run.stage_dir("setup") / "resolved_config.yaml"
-    path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    atomic.write_text(path, yaml.safe_dump(resolved, sort_keys=False))
     return {"max_steps": sft.max_steps, "learning_rate": sft.learning_rate, "lora_r": lora.r}
 
 
@@ -233,8 +254,9 @@ def stage_finetune(run: Run) -> dict:
                                     per_device_train_batch_size=t.per_device_train_batch_size,
                                     max_length=t.max_length, seed=t.seed)
     folder = run.stage_dir("finetune")
-    tuned.save_pretrained(folder / "adapter")
-    (folder / "losses.json").write_text(json.dumps(result.losses))
+    with atomic.staged_folder(folder / "adapter") as staging:
+        tuned.save_pretrained(staging)
+    atomic.write_json(folder / "losses.json", result.losses)
     return {"steps": result.steps, "final_loss": round(result.final_loss, 4), "runtime_s": round(result.runtime_s, 1),
             "trainable_parameters": result.trainable_parameters, "resumed_from": result.resumed_from}
 
@@ -285,7 +307,7 @@ def stage_evaluation(run: Run) -> dict:
     after, after_replies = _measure(model, run, test)
     examples = [_example(r, b, a) for r, b, a in zip(test, before_replies, after_replies)]
     metrics = {"n_test": len(test), "before": before, "after": after, "examples": examples}
-    (run.stage_dir("evaluation") / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+    atomic.write_json(run.stage_dir("evaluation") / "metrics.json", metrics, indent=2)
     return {"before": before, "after": after}
 
 
@@ -304,8 +326,9 @@ def stage_export(run: Run) -> dict:
     inputs = tokenizer(data.chat_prompt(tokenizer, prompt), return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         adapter_logits = adapter_model(**inputs.to(run.profile.device)).logits
-    adapter_model.merge_and_unload().save_pretrained(folder)  # merging folds B @ A into each weight
-    tokenizer.save_pretrained(folder)
+    with atomic.staged_folder(folder) as staging:
+        adapter_model.merge_and_unload().save_pretrained(staging)  # merging folds B @ A into each weight
+        tokenizer.save_pretrained(staging)
     merged = AutoModelForCausalLM.from_pretrained(folder, dtype=run.config.model.dtype).to(run.profile.device).eval()
     with torch.no_grad():
         difference = (merged(**inputs).logits.float() - adapter_logits.float()).abs().max().item()
@@ -313,7 +336,7 @@ def stage_export(run: Run) -> dict:
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     summary = {"path": str(folder), "size_mb": round(size / 1e6, 1), "max_logit_difference": difference,
                "same_reply": merged_reply == adapter_reply, "reply": merged_reply}
-    (run.stage_dir("export") / "export.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    atomic.write_json(run.stage_dir("export") / "export.json", summary, indent=2)
     return summary
 
 
@@ -340,8 +363,7 @@ def stage_monitoring(run: Run) -> dict:
     export = json.loads(export_file.read_text()) if export_file.exists() else None
     record = monitoring_record(metrics, history[-1] if history else None, run.config.config_hash(),
                                run.config.monitoring.max_regression, export)
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    atomic.write_text(log, "".join(json.dumps(r) + "\n" for r in history + [record]))  # the old log, or the new one whole
     return {"alert": record["alert"], "checks": record["checks"], "log_records": len(history) + 1}
 
 
@@ -354,12 +376,26 @@ STAGE_FUNCTIONS: dict[str, Callable[[Run], dict]] = {
 # ---- running ---------------------------------------------------------------------------------
 
 def check(config: str | Path | PipelineConfig) -> PipelineConfig:
-    """Load and check a config and the records of its data files; no model is loaded."""
+    """Everything that can be known before training, without loading a model: the config's keys and
+    values, the profile, whether the model can be had here, every data record, and what stage 1
+    would leave to train and test on."""
     config = config if isinstance(config, PipelineConfig) else load_config(config)
-    base = Path(config.source).parent if config.source else None
-    for key in ("train_file", "test_file"):
-        if getattr(config.data, key):
-            data.load_jsonl(resolve_data_file(getattr(config.data, key), base), schema=config.data.schema)
+    place = f"{config.source}: " if config.source else ""
+    try:
+        profile = get_profile(config.profile)
+    except ConfigError as error:
+        raise error.at(place + error.where) from None
+    name = config.model.name or profile.lm
+    chosen = repr(name) if config.model.name else f"null: profile {profile.name!r} uses {name!r}"
+    where = f"{place}key 'model.name' ({chosen})"
+    if name == models.MINILM:
+        raise ModelError("is a sentence encoder; the pipeline fine-tunes a chat model", where,
+                         f"use {models.SMOLLM2} (or null for the profile's model)")
+    try:
+        models.check_available(name)
+    except ModelError as error:
+        raise error.at(where) from None
+    prepare_data(config)
     return config
 
 
@@ -381,12 +417,11 @@ def _claim(folder: Path, config: PipelineConfig, fresh: bool) -> None:
         earlier = yaml.safe_load(stamp.read_text())
         changed = [key.split("_")[0] for key in now if earlier.get(key) != now[key]]
         if changed:
-            raise ConfigError(f"{folder} holds a run of a different {' and '.join(changed)} "
-                              f"(config hash {earlier.get('config_hash')}, now {now['config_hash']}); choose another "
-                              "run_name or --run-dir, or pass fresh=True (--fresh) to start again")
+            raise ConfigError(f"holds a run of a different {' and '.join(changed)} "
+                              f"(config hash {earlier.get('config_hash')}, now {now['config_hash']})", str(folder),
+                              "choose another run_name or --run-dir, or pass fresh=True (--fresh) to start again")
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(yaml.safe_dump({**now, **config.to_dict()}, sort_keys=False))
+    atomic.write_text(stamp, yaml.safe_dump({**now, **config.to_dict()}, sort_keys=False))
 
 
 def run_pipeline(config: str | Path | PipelineConfig, run_dir: str | Path | None = None, until: str | None = None,
@@ -398,29 +433,46 @@ def run_pipeline(config: str | Path | PipelineConfig, run_dir: str | Path | None
     ``$LABKIT_RUNS/<run_name>``.
     """
     if until is not None and until not in STAGES:
-        raise ConfigError(f"until={until!r}: not a stage; stages are {', '.join(STAGES)}")
+        raise ConfigError(f"{until!r} is not a stage", "until", f"choose one of {', '.join(STAGES)}")
     config = check(config)
     profile = get_profile(config.profile)
     run = Run(with_profile(config, profile), profile, Path(run_dir) if run_dir else train.run_dir(config.run_name))
-    _claim(run.folder, run.config, fresh)
+    with disk_errors(str(run.folder)):
+        _claim(run.folder, run.config, fresh)
     result = PipelineResult(run.folder, [], [], {})
     for stage in STAGES[: STAGES.index(until) + 1 if until else None]:
-        done = run.stage_dir(stage) / DONE
-        if done.exists():
-            result.skipped.append(stage)
-            result.summaries[stage] = json.loads(done.read_text())["summary"]
-            if verbose:
-                print(f"[{stage}] already done, skipped")
-            continue
-        start = time.perf_counter()
-        summary = STAGE_FUNCTIONS[stage](run)
-        seconds = round(time.perf_counter() - start, 1)
-        done.write_text(json.dumps({"stage": stage, "seconds": seconds, "summary": summary}, indent=2, default=str))
+        with disk_errors(str(run.folder / f"{STAGES.index(stage) + 1}_{stage}")):
+            done = _finished(run.stage_dir(stage) / DONE)
+            if done is not None:
+                result.skipped.append(stage)
+                result.summaries[stage] = done["summary"]
+                if verbose:
+                    print(f"[{stage}] already done, skipped")
+                continue
+            start = time.perf_counter()
+            summary = STAGE_FUNCTIONS[stage](run)
+            seconds = round(time.perf_counter() - start, 1)
+            atomic.write_text(run.stage_dir(stage) / DONE,
+                              json.dumps({"stage": stage, "seconds": seconds, "summary": summary}, indent=2, default=str))
         result.ran.append(stage)
         result.summaries[stage] = summary
         if verbose:
             print(f"[{stage}] done in {seconds} s: {json.dumps(summary, default=str)[:150]}")
     return result
+
+
+def _finished(done: Path) -> dict | None:
+    """A stage's ``done.json``, or None if the stage has not finished (a damaged marker: run it again)."""
+    if not done.exists():
+        return None
+    try:
+        marker = json.loads(done.read_text(encoding="utf-8"))
+        if isinstance(marker, dict) and "summary" in marker:
+            return marker
+    except (ValueError, UnicodeDecodeError):
+        pass
+    print(f"{done} is damaged; running that stage again")
+    return None
 
 
 def describe(folder: str | Path) -> str:

@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from labkit.data import DataError, load_jsonl
+from labkit.data import load_jsonl
+from labkit.errors import DataError
 
 FILE = "products.jsonl"
 CATEGORIES = ("clothing", "electronics", "kitchen", "toys", "garden", "sports")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.data import DataError
+from labkit.errors import ConfigError, DataError
 from labkit.pipeline import stages
-from labkit.pipeline.runconfig import ConfigError, load_config, parse_config
+from labkit.pipeline.runconfig import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "pipeline_example.yaml"
@@ -77,7 +77,7 @@ def test_the_chat_config_is_valid_and_its_file_passes_the_checks():
 
 
 def test_an_unsupported_schema_names_the_ones_that_work(tmp_path):
-    with pytest.raises(ConfigError, match=r"'data.schema': 'preference' is not supported.*qa, prompt-completion, chat"):
+    with pytest.raises(ConfigError, match=r"(?s)'data.schema': 'preference' is not supported.*qa, prompt-completion, chat"):
         parse_config(tiny_config(tmp_path, data={"schema": "preference"}))
 
 
@@ -90,7 +90,7 @@ def test_unknown_key_is_named_with_its_section_and_a_suggestion(tmp_path):
 
 
 def test_unknown_section_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="unknown key 'evalution'.*did you mean 'evaluation'"):
+    with pytest.raises(ConfigError, match="key 'evalution': unknown key, did you mean 'evaluation'"):
         parse_config({"evalution": {}})
 
 
