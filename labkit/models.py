@@ -65,48 +65,104 @@ def _package_dir(package: str) -> Path:
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def _file_lock(path: Path, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed); print ``waiting`` if another process has it.
+
+    The kernel drops the lock when its holder exits, however it exits, so a killed process never
+    leaves the cache locked.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _staging_prefix(name: str) -> str:
+    return f".{name}-"
+
+
+def _remove_stale_staging(folder: Path, name: str) -> list[Path]:
+    """Delete staging folders that a killed conversion left behind; call only while holding the lock.
+
+    Staging folders are created only under the lock, so while we hold it none of them is in use.
+    """
+    stale = sorted(folder.glob(_staging_prefix(name) + "*"))
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync the files of ``folder`` and the folder itself, so that a power cut after the rename
+    cannot leave a folder whose marker says complete while its weights never reached the disk."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            _fsync(path)
+    _fsync(folder)
+
+
+def _convert_smollm2(staging: Path) -> None:
+    """Dequantise the embedded GGUF into ``staging`` as an fp32 safetensors model with its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = gguf_path().parent
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    # The dequantised weights are plain fp32; drop the GGUF quantiser so it saves as a normal model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+
+
 def prepare_smollm2(verbose: bool = True) -> Path:
     """Convert the embedded GGUF to a safetensors folder once; return that folder.
 
-    Safe under concurrent first use: one process converts under a file lock into a temporary
-    folder, then renames it into place; the others wait on the lock and find it done.
+    Safe under concurrent first use (two notebooks opened at once) and against a conversion killed
+    half-way: the folder is written under another name, marked complete last and renamed into
+    place in one step, all under a file lock. So the model folder either does not exist or is
+    whole; the processes that waited on the lock find it done; and the next call after a crash
+    clears the dead conversion's leftovers and converts again.
     """
-    target = cache_dir() / SMOLLM2
+    cache = cache_dir()
+    target = cache / SMOLLM2
     if (target / COMPLETE_MARKER).exists():
         return target
-    with _file_lock(cache_dir() / f"{SMOLLM2}.lock"):
+    waiting = f"Another process is converting {SMOLLM2} into {cache}; waiting for it ..."
+    with _file_lock(cache / f"{SMOLLM2}.lock", waiting if verbose else ""):
         if (target / COMPLETE_MARKER).exists():
             return target
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = gguf_path().parent
+        if _remove_stale_staging(cache, SMOLLM2) and verbose:
+            print(f"Removed what an interrupted conversion left in {cache}.")
         if verbose:
-            print(f"Converting {SMOLLM2_GGUF} to safetensors in {target} (once, ~20 s) ...")
-        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-        # The dequantised weights are plain fp32; drop the GGUF quantiser so it saves as a normal model.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        staging = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2}-", dir=cache_dir()))
+            print(f"Converting {SMOLLM2_GGUF} to safetensors in {target} (once, ~20 s) ...", flush=True)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(SMOLLM2), dir=cache))
         try:
-            model.save_pretrained(staging, safe_serialization=True)
-            tokenizer.save_pretrained(staging)
+            _convert_smollm2(staging)
             (staging / COMPLETE_MARKER).write_text("converted from " + SMOLLM2_GGUF + "\n")
-            if target.exists():  # a half-written folder from an older, interrupted labkit
+            _sync_folder(staging)
+            if target.exists():  # a folder without the marker: an older labkit's interrupted conversion
                 shutil.rmtree(target)
             os.replace(staging, target)
+            _fsync(cache)  # the rename itself
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -1,7 +1,9 @@
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -55,23 +57,67 @@ def test_unknown_kind_is_rejected():
         models.load_model(models.TINY_LLAMA, kind="vision")
 
 
-CONVERT = "from labkit import models; print(models.prepare_smollm2())"
+ROOT = Path(__file__).resolve().parents[1]
+
+# Both racers import labkit, then wait at a barrier (a folder both write into) so that they ask for
+# the model within milliseconds of each other, long before either could finish a ~20 s conversion.
+RACE = """
+import sys, time, pathlib
+from labkit import models
+barrier = pathlib.Path(sys.argv[1]); (barrier / sys.argv[2]).touch()
+while len(list(barrier.iterdir())) < 2:
+    time.sleep(0.005)
+print("ready at", models.prepare_smollm2())
+"""
+# A real conversion, killed (SIGKILL: no finally, no atexit) right after the weights are written.
+KILLED = """
+import os, signal
+from transformers import PreTrainedModel
+from labkit import models
+save = PreTrainedModel.save_pretrained
+def save_then_die(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+PreTrainedModel.save_pretrained = save_then_die
+models.prepare_smollm2()
+"""
 
 
-def test_concurrent_first_use_converts_once_and_leaves_a_sound_cache(tmp_path, monkeypatch):
-    env = {**os.environ, "LABKIT_CACHE": str(tmp_path), "TQDM_DISABLE": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", CONVERT], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    assert sum(out.count("Converting") for out in outputs) == 1  # the second waited for the first
-    folder = tmp_path / models.SMOLLM2
-    assert (folder / models.COMPLETE_MARKER).exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
-    reference = models.load_model(models.SMOLLM2)
-    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
-    model = models.load_model(models.SMOLLM2)
-    assert torch.equal(model.model.embed_tokens.weight, reference.model.embed_tokens.weight)
+def python(code: str, cache: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LABKIT_CACHE": str(cache), "TQDM_DISABLE": "1",
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_killed_conversion_leaves_nothing_complete_and_racing_first_uses_convert_once(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    killed = python(KILLED, cache)
+    output = killed.communicate(timeout=300)[0]
+    assert killed.returncode == -signal.SIGKILL, output
+    staged = [p for p in cache.iterdir() if p.name.startswith(".")]
+    assert len(staged) == 1 and (staged[0] / "model.safetensors").exists()  # it died mid-write
+    assert not (cache / models.SMOLLM2).exists()  # and nothing a later load could take for the model
+    (cache / models.SMOLLM2).mkdir()  # what an older labkit's interrupted conversion left: no marker
+    (cache / models.SMOLLM2 / "config.json").write_text("{")
+
+    (tmp_path / "barrier").mkdir()
+    racers = [python(RACE, cache, str(tmp_path / "barrier"), str(i)) for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in racers]
+    assert [p.returncode for p in racers] == [0, 0], outputs
+    text = "".join(outputs)
+    assert text.count("Converting") == 1 and text.count("waiting for it") == 1  # they raced; one converted
+    assert text.count("interrupted conversion") == 1 and text.count("ready at") == 2
+    assert sorted(p.name for p in cache.iterdir()) == [models.SMOLLM2, f"{models.SMOLLM2}.lock"]
+    assert (cache / models.SMOLLM2 / models.COMPLETE_MARKER).exists()
+
+    tokenizer = models.load_tokenizer(models.SMOLLM2)
+    inputs = tokenizer(["The capital of France is"], return_tensors="pt")
+    with torch.no_grad():
+        shared = models.load_model(models.SMOLLM2)(**inputs).logits
+        monkeypatch.setenv("LABKIT_CACHE", str(cache))
+        fresh = models.load_model(models.SMOLLM2)(**inputs).logits
+    assert torch.equal(fresh, shared)
 
 
 def test_gguf_path_is_the_shipped_4bit_file():

@@ -258,6 +258,21 @@ def test_a_run_folder_refuses_a_changed_config(tmp_path):
     assert stages.run_pipeline(changed, run_dir=run_dir, until="data", fresh=True, verbose=False).ran == ["data"]
 
 
+def test_two_runs_of_one_config_give_identical_results(tmp_path):
+    from safetensors.torch import load_file
+
+    config = write_config(tmp_path, tiny_config(tmp_path, training={"max_steps": 4}))
+    first, second = (stages.run_pipeline(config, run_dir=tmp_path / name, verbose=False).folder for name in "ab")
+    for artefact in ("4_finetune/losses.json", "5_evaluation/metrics.json"):
+        assert (first / artefact).read_text() == (second / artefact).read_text(), artefact
+    exports = [json.loads((folder / "6_export" / "export.json").read_text()) for folder in (first, second)]
+    assert [e.pop("path") for e in exports] == [str(first / "6_export" / "merged"), str(second / "6_export" / "merged")]
+    assert exports[0] == exports[1]  # the same logit difference and reply after merging
+    assert len(json.loads((first / "4_finetune" / "losses.json").read_text())) == 4
+    weights = [load_file(folder / "4_finetune" / "adapter" / "adapter_model.safetensors") for folder in (first, second)]
+    assert weights[0].keys() == weights[1].keys() and all(weights[0][k].equal(weights[1][k]) for k in weights[0])
+
+
 # ---- the command line ---------------------------------------------------------------------
 
 def cli(*args, cwd=ROOT):
