@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from labkit import atomic
+from labkit import atomic, progress
 from labkit.errors import ResourceError, disk_errors
 from labkit.profiles import Profile
 from labkit.seeding import shifted
@@ -252,15 +252,6 @@ class LivePlotCallback(TrainerCallback):
         self.plot.close()
 
 
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-
-        return get_ipython() is not None and "IPKernelApp" in get_ipython().config
-    except ImportError:
-        return False
-
-
 def train_sft(model, tokenizer, dataset, profile: Profile, output_dir: str | Path,
               lora: bool | Any = True, resume: bool = True, live_plot: bool | None = None,
               callbacks: list | None = None, **config_overrides: Any) -> tuple[Any, TrainResult]:
@@ -291,8 +282,9 @@ def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any
     peft_config = copy.deepcopy(peft_config)  # peft fills in fields when it applies a config; keep the caller's intact
     output_dir = Path(config.output_dir)
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, peft_config, dataset)) if resume else None
-    live = _in_notebook() if live_plot is None else live_plot
+    live = progress.in_notebook() if live_plot is None else live_plot
     callbacks = (callbacks or []) + ([LivePlotCallback(every=max(1, config.max_steps // 20))] if live else [])
+    progress.quiet_datasets()  # TRL tokenises in the constructor, one progress bar per map
     trainer = trainer_cls(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=callbacks, **trainer_kwargs)
     fp32_master_weights(trainer.model)  # after peft wrapped it: adapters and saved heads train in fp32 too
@@ -303,7 +295,9 @@ def run_trainer(trainer_cls, config, model, tokenizer, dataset, peft_config: Any
 
 
 def _train(trainer, output_dir: Path, resume_from: str | None):
-    """``trainer.train``; a full disk becomes a ResourceError, and a checkpoint cut off is removed."""
+    """``trainer.train`` with progress suited to where it runs (:mod:`labkit.progress`); a full disk
+    becomes a ResourceError, and a checkpoint cut off is removed."""
+    progress.for_trainer(trainer)
     try:
         with disk_errors(str(output_dir)):
             return trainer.train(resume_from_checkpoint=resume_from)
@@ -343,6 +337,7 @@ def train_classifier(model, tokenizer, dataset, profile: Profile, output_dir: st
         **_precision(profile),
     )
     args = TrainingArguments(**{**settings, **args_overrides})
+    progress.quiet_datasets()
     encoded = dataset.map(lambda batch: tokenizer(batch[text_field], truncation=True, max_length=profile.max_length),
                           batched=True, remove_columns=[c for c in dataset.column_names if c != label_field])
     if label_field != "labels":

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "labkit"
 
 CORE = {"profiles", "models", "data", "train", "evaluate", "plots", "widgets", "exercises", "seeding",
-        "memory", "envcheck", "errors", "atomic"}
+        "memory", "envcheck", "errors", "atomic", "progress"}
 ENTRY_POINTS = {"cli", "__main__"}
 # What each layer may import, besides itself: a technique subpackage sees the core and the tasks,
 # never another part's techniques; perf measures the techniques; the command line reaches everything.

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
+from labkit import progress
 from labkit.profiles import Profile
 from labkit.seeding import shifted
 from labkit.train import _fingerprint, _last_checkpoint, _precision, _result_from, _train, TrainResult, fp32_master_weights
@@ -98,6 +99,7 @@ def train_reward(model, tokenizer, records: Sequence[dict], profile: Profile, ou
         model.config.pad_token_id = tokenizer.pad_token_id
     config = reward_config(profile, output_dir, eos_token=_end(tokenizer), **config_overrides)
     dataset = pair_dataset(records, tokenizer)
+    progress.quiet_datasets()
     resume_from = _last_checkpoint(output_dir, _fingerprint(config, lora, dataset)) if resume else None
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             peft_config=lora)
