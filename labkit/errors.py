@@ -8,7 +8,8 @@ that rejects its input raises a :class:`LabkitError`; its ``str`` is that senten
       fix: use a small positive rate such as 0.001, or null for the profile's
 
 The command line (:mod:`labkit.cli`) prints exactly this and exits with status 2; a notebook shows
-the same text under the exception's name. Four kinds, so a caller can catch the one it expects:
+the same text under the exception's name, without a stack trace
+(``LABKIT_DEBUG=1`` shows it). Four kinds, so a caller can catch the one it expects:
 :class:`ConfigError` (a run config or profile), :class:`DataError` (a data file),
 :class:`ModelError` (a model that cannot be loaded here), :class:`ResourceError` (a full disk, a
 folder that cannot be written, a damaged checkpoint).
@@ -17,6 +18,8 @@ folder that cannot be written, a damaged checkpoint).
 from __future__ import annotations
 
 import errno
+import os
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +35,13 @@ class LabkitError(Exception):
     def __str__(self) -> str:
         head = f"{self.where}: {self.problem}" if self.where else self.problem
         return f"{head}\n  fix: {self.fix}" if self.fix else head
+
+    def _render_traceback_(self) -> list[str]:
+        """What Jupyter shows when this error ends a cell: the message and its fix, not a stack trace
+        through library code (IPython calls this hook). ``LABKIT_DEBUG=1`` shows the traceback."""
+        if os.environ.get("LABKIT_DEBUG"):
+            return "".join(traceback.format_exception(self)).splitlines()
+        return [f"{type(self).__name__}: {self}", "(set LABKIT_DEBUG=1 and run the cell again for the traceback)"]
 
     def at(self, where: str) -> LabkitError:
         """The same error placed more precisely (a caller knows the file its callee did not)."""

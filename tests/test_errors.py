@@ -39,3 +39,24 @@ def test_disk_errors_names_the_place_and_lets_other_os_errors_through(tmp_path):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "x.json"))
     with pytest.raises(FileNotFoundError), disk_errors("run"):  # not the machine's fault: a bug to see
         open(tmp_path / "missing")
+
+
+def test_a_notebook_shows_the_message_not_a_stack_trace(tmp_path, capsys, monkeypatch):
+    """A real IPython shell runs a cell that loads a bad file: the learner reads the error's two lines."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "a"}\n{"question": "q"}\n')
+    monkeypatch.delenv("LABKIT_DEBUG", raising=False)
+    shell = InteractiveShell.instance()
+    try:
+        capsys.readouterr()
+        shell.run_cell(f"from labkit import data\ndata.load_jsonl({str(bad)!r}, 'qa')")
+        shown = capsys.readouterr().out
+        assert f"DataError: {bad}:2: missing field 'answer'" in shown and "fix:" in shown
+        assert "Traceback" not in shown and "load_jsonl(" not in shown.split("DataError")[1]
+        monkeypatch.setenv("LABKIT_DEBUG", "1")
+        shell.run_cell(f"data.load_jsonl({str(bad)!r}, 'qa')")
+        assert "Traceback" in capsys.readouterr().out
+    finally:
+        InteractiveShell.clear_instance()
