@@ -26,7 +26,14 @@ THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # pytest arguments; `make test PYTEST_ARGS="tests"` runs only the unit tests
 PYTEST_ARGS ?= tests notebooks
 
-.PHONY: setup lab test robustness clean
+.PHONY: setup lab test robustness browser-test test-latest clean
+
+# make test-latest: a second venv, .venv-latest, where the libraries that rename things are the
+# newest the index offers (everything else, and torch, at its pin), so drift shows up here before
+# it reaches learners. torch stays pinned: the newest torch on PyPI is a CUDA build of several GB.
+LATEST_VENV := .venv-latest
+LATEST ?= transformers trl peft datasets accelerate
+LATEST_NOTEBOOKS ?= notebooks/00_welcome.ipynb notebooks/05_instruction_tuning.ipynb
 
 setup: $(STAMP)
 

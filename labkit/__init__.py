@@ -11,6 +11,12 @@ from labkit.seeding import set_seed
 # bitsandbytes (imported by peft) logs, on CPUs with bf16 support, that an optional kernel package
 # is missing: nothing a learner can act on, and it would land in the first cell that imports peft.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# torchao (labkit's int8 quantisation; transformers imports it whenever it is installed) ships CUDA
+# kernels a CPU torch cannot load and logs one line per kernel, and torch logs a deprecation note for
+# each enum torchao registers: it all runs on the CPU without them.
+logging.getLogger("torchao").setLevel(logging.ERROR)
+logging.getLogger("torch.utils._pytree").addFilter(
+    lambda record: "register_constant() on Enum subclasses" not in record.getMessage())
 
 # The course repository: the Colab set-up cell of every notebook installs from it, and the README's
 # "Open in Colab" badges point into it (tests/test_setup.py checks both).

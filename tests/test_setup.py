@@ -194,3 +194,19 @@ def test_gpu_check_says_what_it_needs_without_a_gpu(tmp_path):
                          env={**os.environ, "GPU_CHECK_OUT": str(tmp_path / "gpu.md")}, timeout=120)
     assert run.returncode == 2 and "CUDA" in run.stderr
     assert not (tmp_path / "gpu.md").exists()  # no report written from a machine that cannot run the check
+
+
+def test_importing_the_course_stack_writes_nothing_to_stderr():
+    """A notebook's first cell shows what it prints: library notes nobody can act on must not land there.
+
+    torchao, which transformers imports whenever it is installed, logs one line per CUDA kernel a CPU
+    torch cannot load, and torch a deprecation note per enum torchao registers; labkit quiets both.
+    """
+    code = ("import labkit\n"
+            "from labkit import data, evaluate, exercises, models, plots, train\n"
+            "from labkit.tuning import adapters, compress\n"
+            "import transformers.quantizers.auto, peft, trl\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "LABKIT_PROFILE": "ci"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", f"stderr of a plain import: {result.stderr[:2000]}"

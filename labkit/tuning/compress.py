@@ -8,7 +8,8 @@
   ranked by :func:`layer_importance`).
 * **Distillation**: a smaller student learns the teacher's whole next-token distribution
   (:func:`distillation_loss`), a richer signal than the one-hot next token.
-* **Dynamic int8 quantisation**: decoder linear weights stored as 8-bit integers (:func:`quantize_int8`).
+* **Dynamic int8 quantisation**: decoder linear weights stored as 8-bit integers, with torchao
+  (:func:`quantize_int8`).
 
 The survey's §6.10 calls pruning and routing "ORPO" (*optimised routing and pruning operations*);
 it is unrelated to the odds-ratio preference method ORPO of notebook 19.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import copy
 import io
 import time
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -185,35 +185,45 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return per_token.mean() * temperature**2
 
 
-def quantize_int8(model, skip: tuple[str, ...] = ()):
+def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "tensor"):
     """A copy of ``model`` whose decoder linear layers compute with int8 weights (dynamic quantisation).
 
-    Weights are quantised once, with one scale per output channel; activations are quantised on
-    the fly at each call with one scale per tensor, so no calibration data is needed. CPU only
-    (fbgemm/qnnpack kernels). Linear layers whose name contains a string in ``skip`` stay fp32:
-    an input with a few huge *outlier* features (in SmolLM2, the input of ``down_proj``) leaves
-    one int8 scale too coarse for all the ordinary values, the problem LLM.int8() is built around.
-    The embedding and the LM head stay fp32: in SmolLM2 they are one shared matrix, and giving the
-    head its own int8 copy would break the tie and add bytes instead of saving them.
-    torch marks its quantised tensors and ``torch.ao.quantization`` as deprecated in favour of
-    torchao; this API still ships and runs, needs no extra package, and its warnings are silenced here.
+    Done with torchao's ``quantize_`` and ``Int8DynamicActivationInt8WeightConfig``, the path torch
+    recommends now that ``torch.ao.quantization`` is deprecated. Weights are quantised once, with one
+    scale per output channel; activations are quantised on the fly at each call, so no calibration
+    data is needed. ``activation_scales="tensor"`` gives each activation tensor one scale (the classic
+    dynamic scheme); ``"token"`` gives each token its own (torchao's default). Linear layers whose
+    name contains a string in ``skip`` stay fp32: the input of ``down_proj`` in SmolLM2 holds a few
+    huge values on a few tokens, and one scale for the whole tensor is then too coarse for all the
+    ordinary values (the outlier problem LLM.int8() is built around); per-token scales confine the
+    damage to those tokens. The embedding and the LM head stay fp32: in SmolLM2 they are one shared
+    matrix, and giving the head its own int8 copy would break the tie and add bytes instead of saving them.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*deprecat.*")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, PerRow, PerTensor, quantize_
 
-        quantized = copy.deepcopy(model)
-        names = {name for name, module in quantized.named_modules()
-                 if isinstance(module, torch.nn.Linear) and ".layers." in f".{name}"
-                 and not any(part in name for part in skip)}
-        return quantize_dynamic(quantized, {name: per_channel_dynamic_qconfig for name in names}, dtype=torch.qint8)
+    scales = {"tensor": PerTensor(), "token": PerRow()}  # torchao's names: a token is a row of the input
+    if activation_scales not in scales:
+        raise ValueError(f"activation_scales must be 'tensor' or 'token', not {activation_scales!r}")
+    config = Int8DynamicActivationInt8WeightConfig(
+        granularity=[scales[activation_scales], PerRow()],  # activations, weights (one scale per output channel)
+        set_inductor_config=False,  # nothing is compiled here: leave torch.compile's global settings alone
+    )
+    quantized = copy.deepcopy(model)
+
+    def in_decoder(module: torch.nn.Module, name: str) -> bool:
+        return (isinstance(module, torch.nn.Linear) and ".layers." in f".{name}"
+                and not any(part in name for part in skip))
+
+    quantize_(quantized, config, filter_fn=in_decoder)
+    return quantized
 
 
 def serialized_size(model) -> int:
     """Bytes of ``model.state_dict()`` saved with ``torch.save``: the size on disk, quantised or not.
 
-    Counting parameters would miss int8 weights, which a quantised linear layer keeps in a packed
-    buffer rather than as parameters. A shared (tied) tensor is saved once.
+    Counting parameters times their dtype's bytes would get int8 weights wrong: torchao's int8
+    tensor reports the float dtype of the weight it replaced, and keeps its scales beside the codes.
+    A shared (tied) tensor is saved once.
     """
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
