@@ -95,7 +95,7 @@ def run_one(notebook: Path, condition: str, out_dir: Path) -> Outcome:
            **env_extra}
     name = f"{notebook.stem}.{condition}"
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+    run = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
                           "--allow-errors", "--ExecutePreprocessor.timeout=1200", "--output-dir", str(out_dir),
                           "--output", name, str(notebook)], cwd=notebook.parent, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
