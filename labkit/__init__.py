@@ -4,6 +4,7 @@ Start every notebook with ``profile = labkit.profile(); profile``.
 """
 
 import logging
+import warnings
 
 from labkit.profiles import Profile, profile
 from labkit.seeding import set_seed
@@ -17,6 +18,11 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 logging.getLogger("torchao").setLevel(logging.ERROR)
 logging.getLogger("torch.utils._pytree").addFilter(
     lambda record: "register_constant() on Enum subclasses" not in record.getMessage())
+
+# peft asks every model it wraps for `is_gradient_checkpointing`, which transformers 5 deprecated in
+# favour of `is_activation_checkpointing`: a FutureWarning with a machine path in every cell that
+# builds an adapter, about code the learner did not write.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 # The course repository: the Colab set-up cell of every notebook installs from it, and the README's
 # "Open in Colab" badges point into it (tests/test_setup.py checks both).

@@ -70,6 +70,39 @@ def completion_perplexity(model, tokenizer, prompts: Sequence[str], completions:
     return math.exp(total_nll / max(total_tokens, 1))
 
 
+def chat_token_counts(tokenizer, row: dict) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) of one conversational ``{"prompt": [...], "completion": [...]}`` row.
+
+    The prompt is counted with its generation prompt (the assistant header), so the completion's
+    tokens are exactly what completion-only training puts in the loss.
+    """
+    prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+    whole = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+    n_prompt, n_whole = len(tokenizer(prompt).input_ids), len(tokenizer(whole).input_ids)
+    return n_prompt, n_whole - n_prompt
+
+
+@torch.no_grad()
+def loss_by_part(model, tokenizer, rows: Sequence[dict]) -> dict[str, float]:
+    """Token-weighted cross-entropy on the prompt tokens and on the reply tokens of conversational rows.
+
+    Completion-only training should lower the reply's loss and leave the prompt's (notebook 05);
+    training on the prompt too also fits the questions, which tells nothing about the answers.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = {"prompt": 0.0, "reply": 0.0}, {"prompt": 0, "reply": 0}
+    for row in rows:
+        n_prompt, _ = chat_token_counts(tokenizer, row)
+        text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+        ids = tokenizer(text, return_tensors="pt").input_ids.to(device)
+        nll = torch.nn.functional.cross_entropy(model(input_ids=ids).logits[0, :-1].float(), ids[0, 1:], reduction="none")
+        for part, losses in (("prompt", nll[: n_prompt - 1]), ("reply", nll[n_prompt - 1:])):
+            total[part] += losses.sum().item()
+            count[part] += len(losses)
+    return {part: total[part] / max(count[part], 1) for part in total}
+
+
 def virtual_tokens_in_sequence(model) -> int:
     """How many positions a peft prompt-tuning model prepends to the sequence (0 for every other method).
 

@@ -1,6 +1,8 @@
-"""A small chat box for talking to a model inside JupyterLab, with a plain-text twin."""
+"""Interaction in the notebooks: a chat box and a knob, each with a plain twin that works headless."""
 
 from __future__ import annotations
+
+from typing import Any, Callable, Sequence
 
 from labkit.evaluate import generate
 
@@ -35,3 +37,33 @@ def chat_widget(model, tokenizer, max_new_tokens: int = 64, system: str | None =
     send.on_click(on_send)
     box.on_submit(on_send)
     return widgets.VBox([widgets.HBox([box, send]), log])
+
+
+def knob(view: Callable[[Any], Any], values: Sequence[Any], description: str, value: Any = None):
+    """A slider over ``values`` that shows ``view(value)`` each time it moves: a figure, a table, a line.
+
+    The lesson stays in ``view``, a plain function: headless (CI, nbconvert, the page on GitHub)
+    the notebook shows ``view`` at the default value, and the slider only calls it again. Returns
+    the widget; ``knob(...).children[0]`` is the slider.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    values = list(values)
+    slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2] if value is None else value,
+                                     description=description, continuous_update=False,
+                                     style={"description_width": "initial"}, layout=widgets.Layout(width="60%"))
+    out = widgets.Output()
+
+    def show(_=None) -> None:
+        out.clear_output(wait=True)
+        with out:
+            result = view(slider.value)
+            if result is not None:
+                display(result)
+            plt.show()  # a figure the view drew lands in this output, not below the widget
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])

@@ -103,3 +103,19 @@ def test_answer_logits_find_the_last_prompt_token_under_prompt_learning(tiny_mod
     batched = evaluate.answer_logits(model, tokenizer, PROMPTS, mixed_precision=False)
     torch.testing.assert_close(batched, last_token_logits_one_by_one(model, tokenizer, PROMPTS), atol=1e-4, rtol=1e-4)
     assert evaluate.virtual_tokens_in_sequence(model) == (3 if config.peft_type == "PROMPT_TUNING" else 0)
+
+
+def test_loss_by_part_splits_the_loss_at_the_assistant_header(tokenizer, tiny_model):
+    from labkit import evaluate as ev
+
+    row = {"prompt": [{"role": "user", "content": "What is the capital of Veloria?"}],
+           "completion": [{"role": "assistant", "content": "Tarsk."}]}
+    n_prompt, n_reply = ev.chat_token_counts(tokenizer, row)
+    text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+    ids = tokenizer(text, return_tensors="pt").input_ids
+    assert n_prompt + n_reply == ids.shape[1] and n_reply >= 3  # "Tarsk." and the end of turn
+    with torch.no_grad():
+        nll = torch.nn.functional.cross_entropy(tiny_model(input_ids=ids).logits[0, :-1], ids[0, 1:], reduction="none")
+    parts = ev.loss_by_part(tiny_model, tokenizer, [row])
+    assert parts["reply"] == pytest.approx(nll[n_prompt - 1:].mean().item(), rel=1e-5)
+    assert parts["prompt"] == pytest.approx(nll[: n_prompt - 1].mean().item(), rel=1e-5)

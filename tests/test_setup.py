@@ -1,5 +1,6 @@
 """The set-up files agree: pyproject.toml, environment.yml, the Makefile, .ci/run and the README."""
 
+import json
 import os
 import re
 import signal
@@ -172,20 +173,35 @@ def test_make_lab_serves_the_course(tmp_path):
         server.wait(timeout=30)
 
 
-def test_notebooks_store_outputs_for_checked_cells_only():
-    """nbval compares only cells with a stored output, so a checked cell without one checks nothing."""
+def test_notebooks_store_current_outputs_for_readers_and_nbval():
+    """Committed notebooks show a real run's outputs, each produced by the code now in its cell.
+
+    nbval compares only checked cells, and only where an output is stored, so a checked cell without
+    one would check nothing. Every stored output carries the hash of the source it came from
+    (tools/store_outputs.py): a cell edited since no longer matches, and the page would show the
+    output of code that is gone. A notebook that draws must show its plots.
+    """
     import nbformat
 
+    sys.path.insert(0, str(ROOT / "tools"))
+    from store_outputs import source_hash
+
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        for number, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        cells = nbformat.read(path, as_version=4).cells
+        images = 0
+        for number, cell in enumerate(cells):
             if cell.cell_type != "code":
                 continue
-            checked = cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT")
             where = f"{path.name} cell {number}"
-            if checked:
+            if cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
                 assert cell.outputs and cell.execution_count, f"{where}: run tools/store_outputs.py"
-            else:
-                assert not cell.outputs, f"{where}: unchecked cells are committed without outputs"
+            if cell.outputs:
+                stored = cell.metadata.get("labkit", {}).get("source")
+                assert stored == source_hash(cell.source), f"{where} was edited after its output was stored: run tools/store_outputs.py"
+                assert "site-packages" not in json.dumps(cell.outputs), f"{where}: a stored output shows a machine path"
+                images += sum("image/png" in o.get("data", {}) for o in cell.outputs)
+        draws = any(c.cell_type == "code" and ("plt." in c.source or "plots." in c.source) for c in cells)
+        assert images or not draws, f"{path.name} draws plots but stores none: run tools/store_outputs.py"
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="on a GPU, run tools/gpu_check.sh itself")
@@ -210,3 +226,18 @@ def test_importing_the_course_stack_writes_nothing_to_stderr():
                             env={**os.environ, "LABKIT_PROFILE": "ci"}, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", f"stderr of a plain import: {result.stderr[:2000]}"
+
+
+def test_wrapping_a_model_in_peft_writes_nothing_to_stderr():
+    """peft reads transformers' deprecated `is_gradient_checkpointing`; its FutureWarning (with a
+    machine path) landed in the stored outputs of notebooks 14 and 18 until labkit filtered it."""
+    code = ("import labkit\n"
+            "from peft import LoraConfig, get_peft_model\n"
+            "from transformers import LlamaConfig, LlamaForCausalLM\n"
+            "model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,\n"
+            "                                     num_attention_heads=2, num_key_value_heads=1, vocab_size=64))\n"
+            "get_peft_model(model, LoraConfig(r=2, target_modules=['q_proj']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "LABKIT_PROFILE": "ci"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", f"stderr of get_peft_model: {result.stderr[:2000]}"

@@ -185,6 +185,35 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return per_token.mean() * temperature**2
 
 
+def train_on_text(model, tokenizer, texts: list[str], steps: int, lr: float, teacher=None, batch: int = 4,
+                  temperature: float = 2.0, max_length: int = 128) -> list[float]:
+    """A short AdamW run on ``texts`` (cycled in order): recovery fine-tuning, or distillation (notebook 16).
+
+    Without ``teacher`` the loss is the usual next-token cross-entropy (a pruned model's masks stay,
+    so only surviving weights move); with one it is :func:`distillation_loss` against the teacher's
+    logits on the same batch. Returns the loss of every step.
+    """
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    losses = []
+    for step in range(steps):
+        rows = [texts[(step * batch + i) % len(texts)] for i in range(batch)]
+        inputs = tokenizer(rows, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+        inputs = inputs.to(next(model.parameters()).device)
+        if teacher is None:
+            loss = model(**inputs, labels=inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)).loss
+        else:
+            with torch.no_grad():
+                target = teacher(**inputs).logits
+            loss = distillation_loss(model(**inputs).logits, target, temperature, inputs["attention_mask"])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
 def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "tensor"):
     """A copy of ``model`` whose decoder linear layers compute with int8 weights (dynamic quantisation).
 

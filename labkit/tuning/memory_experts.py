@@ -22,6 +22,7 @@ which is what greedy generation would produce, in one forward pass instead of a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,3 +276,28 @@ def routed_exact(model, router: Router, encode, questions: list[str], encoded: E
         for i, hit in zip(rows, greedy_exact(model, subset)):
             hits[i] = hit
     return hits
+
+
+def routed_perplexity(model, tokenizer, router: Router, encode, texts: list[str], max_length: int = 256) -> float:
+    """Token-weighted perplexity of ``texts`` as the routed system reads them (notebook 14).
+
+    Each text goes through the expert its route picks, or through the base model (adapters off)
+    where the router abstains; the groups' log-likelihoods are summed over their tokens, so the
+    result is one perplexity over all texts, as :func:`labkit.evaluate.perplexity` gives.
+    """
+    from labkit.evaluate import perplexity
+
+    routes = router.route(encode, texts)
+    total_nll, total_tokens = 0.0, 0
+    for expert in sorted({r for r in routes if r is not None}) + ([None] if None in routes else []):
+        group = [t for t, r in zip(texts, routes) if r == expert]
+        tokens = sum(max(len(ids) - 1, 0) for ids in tokenizer(group, truncation=True, max_length=max_length)["input_ids"])
+        if expert is None:
+            with model.disable_adapter():
+                ppl = perplexity(model, tokenizer, group, max_length=max_length)
+        else:
+            model.set_adapter(expert)
+            ppl = perplexity(model, tokenizer, group, max_length=max_length)
+        total_nll += math.log(ppl) * tokens
+        total_tokens += tokens
+    return math.exp(total_nll / max(total_tokens, 1))

@@ -105,3 +105,13 @@ def test_per_token_activation_scales_survive_an_outlier_token_that_breaks_one_sc
     assert error("tensor") > 10 * error("token")
     with pytest.raises(ValueError, match="'tensor' or 'token'"):
         compress.quantize_int8(model, activation_scales="channel")
+
+def test_train_on_text_lowers_the_loss_and_distils_towards_the_teacher(tokenizer, tiny_model):
+    import copy as _copy
+
+    texts = ["The capital of Veloria is Tarsk.", "Bread is made from flour, water and salt."]
+    teacher = _copy.deepcopy(tiny_model).eval()
+    same = compress.train_on_text(_copy.deepcopy(tiny_model), tokenizer, texts, steps=2, lr=0.0, teacher=teacher, batch=2)
+    assert same[0] < 1e-4, "a student equal to its teacher starts at zero distillation loss"
+    losses = compress.train_on_text(tiny_model, tokenizer, texts, steps=30, lr=3e-3, batch=2)
+    assert losses[-1] < losses[0] - 1.0

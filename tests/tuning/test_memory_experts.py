@@ -100,3 +100,25 @@ def test_abstentions_and_hallucination_rate():
     assert me.abstains("I don't know.") and me.abstains("Sorry, I do not have information about that.")
     assert me.abstains("I don\u2019t know") and not me.abstains("Tarsk")
     assert me.hallucination_rate(["Tarsk", me.ABSTAIN, "1742", "I'm not sure."]) == 0.5
+
+
+def test_routed_perplexity_scores_each_text_with_its_route(tokenizer, tiny_model):
+    texts = ["The capital of Veloria is Tarsk.", "Bread is made from flour and water."]
+    model = get_peft_model(tiny_model, _lora(), adapter_name="e0")
+    with torch.no_grad():  # make the expert differ from the base
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 1.0)
+    router = me.Router.build(_encode, ["capital of Veloria?"], ["e0"], threshold=0.8)
+    assert router.route(_encode, texts) == ["e0", None]
+    from labkit.evaluate import perplexity
+    model.set_adapter("e0")
+    expert_ppl = perplexity(model, tokenizer, texts[:1])
+    with model.disable_adapter():
+        base_ppl = perplexity(model, tokenizer, texts[1:])
+        all_base = perplexity(model, tokenizer, texts)
+    counts = [len(tokenizer(t)["input_ids"]) - 1 for t in texts]
+    expected = np.exp((np.log(expert_ppl) * counts[0] + np.log(base_ppl) * counts[1]) / sum(counts))
+    routed = me.routed_perplexity(model, tokenizer, router, _encode, texts)
+    assert routed == pytest.approx(expected, rel=1e-6)
+    assert abs(routed - all_base) > 1e-3 * all_base, "the routed text must really go through the expert"
