@@ -84,6 +84,7 @@ def head_importance(model, tokenizer, texts: list[str], max_length: int = 128) -
     """
     model.eval()
     batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    batch = batch.to(next(model.parameters()).device)
     mask = batch["attention_mask"].bool()
     stream, rows, hooks = {}, {}, []
 
@@ -142,6 +143,7 @@ def layer_importance(model, tokenizer, texts: list[str], max_length: int = 128) 
     """
     model.eval()
     batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+    batch = batch.to(next(model.parameters()).device)
     states = model(**batch, output_hidden_states=True).hidden_states  # embeddings, then each layer's output
     mask = batch["attention_mask"].bool()
     return torch.stack([1 - F.cosine_similarity(before[mask], after[mask], dim=-1).mean()
@@ -264,13 +266,19 @@ def latency(model, input_ids: torch.Tensor, repeats: int = 5) -> float:
     """Wall time in seconds of one prefill pass over ``input_ids``: the fastest of ``repeats`` after a warm-up.
 
     Like generation's prefill, only the last position's logits are computed (``logits_to_keep=1``).
-    The fastest run is the one least disturbed by other processes on a shared machine.
+    The fastest run is the one least disturbed by other processes on a shared machine. On a GPU the
+    clock stops only once the device has finished (CUDA calls return before the work is done).
     """
     model.eval()
+    device = next(model.parameters()).device
+    input_ids = input_ids.to(device)
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     model(input_ids=input_ids, logits_to_keep=1)
     times = []
     for _ in range(repeats):
+        wait()
         start = time.perf_counter()
         model(input_ids=input_ids, logits_to_keep=1)
+        wait()
         times.append(time.perf_counter() - start)
     return min(times)
