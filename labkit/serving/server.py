@@ -11,6 +11,8 @@ already speak (OpenAI's ``POST /v1/chat/completions``)::
 
 ``GET /health`` answers ``{"status": "ok"}`` once the model is loaded. ``temperature`` 0 (the
 default here) is greedy decoding; above 0 the reply is sampled, one request at a time.
+``"ignore_eos": true`` (vLLM's extension) generates exactly ``max_tokens`` tokens, as serving
+benchmarks ask, so every setting does the same work however short the model's own replies are.
 
 **Batching** (``--batch``): requests wait in a queue; the worker takes the first, gathers whatever
 else arrives within ``--batch-wait-ms`` (up to ``--max-batch``), left-pads the prompts and generates
