@@ -9,16 +9,25 @@ from labkit.errors import DataError
 
 
 def option_logprobs(model, tokenizer, prompt: str, options: Sequence[str]) -> list[float]:
-    """Summed log-probability of each option's tokens given the prompt (the prompt itself is not scored)."""
+    """Summed log-probability of each option's tokens given the prompt (the prompt itself is not scored).
+
+    All options go through the model in one right-padded batch: padding after the text changes no
+    logit before it, and only the option positions reach the (vocabulary-sized) log-softmax."""
+    if not options:
+        raise DataError("no options to score", "option_logprobs", "pass at least one option")
     n_prompt = len(tokenizer(prompt)["input_ids"])
+    rows = [tokenizer(prompt + option)["input_ids"] for option in options]
+    width = max(map(len, rows))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=model.device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=model.device)
+    with torch.no_grad():
+        hidden = model(input_ids=ids, attention_mask=mask).logits
     scores = []
-    for option in options:
-        ids = tokenizer(prompt + option, return_tensors="pt")["input_ids"].to(model.device)
-        with torch.no_grad():
-            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
-        targets = ids[0, 1:]
-        token_logp = logp.gather(1, targets[:, None])[:, 0]
-        scores.append(float(token_logp[n_prompt - 1:].sum()))
+    for i, r in enumerate(rows):
+        logits = hidden[i, n_prompt - 1:len(r) - 1].float()
+        targets = ids[i, n_prompt:len(r)]
+        scores.append(float(torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).sum()))
     return scores
 
 

@@ -32,3 +32,5 @@ def test_option_logprobs_scores_only_the_option(tiny_model, tokenizer):
     got = option_logprobs(tiny_model, tokenizer, prompt, [option, " no"])
     assert got[0] == pytest.approx(expected, rel=1e-4)
     assert len(got) == 2 and got[0] != got[1]
+    # the shorter option is right-padded in the batch; alone it has no padding, and its score is the same
+    assert got[1] == pytest.approx(option_logprobs(tiny_model, tokenizer, prompt, [" no"])[0], rel=1e-4)
