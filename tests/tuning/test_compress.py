@@ -66,12 +66,21 @@ def test_distillation_loss_is_temperature_scaled_kl_and_zero_for_a_perfect_stude
     torch.testing.assert_close(masked, manual)
 
 
-def test_int8_quantisation_shrinks_the_saved_model_and_keeps_its_outputs_close(tiny_model):
+def _is_int8(linear) -> bool:
+    """int8 weights with one scale per output channel, from either backend quantize_int8 uses."""
     from torchao.quantization import Int8Tensor
 
-    quantized = compress.quantize_int8(tiny_model)
+    if isinstance(linear, torch.ao.nn.quantized.dynamic.Linear):
+        weight = linear.weight()
+        return weight.dtype == torch.qint8 and weight.qscheme() == torch.per_channel_affine
+    return isinstance(linear.weight, Int8Tensor)
+
+
+@pytest.mark.parametrize("scales", ["tensor", "token"])
+def test_int8_quantisation_shrinks_the_saved_model_and_keeps_its_outputs_close(tiny_model, scales):
+    quantized = compress.quantize_int8(tiny_model, activation_scales=scales)
     assert compress.serialized_size(quantized.model.layers) < 0.5 * compress.serialized_size(tiny_model.model.layers)
-    assert isinstance(quantized.model.layers[0].mlp.up_proj.weight, Int8Tensor)
+    assert _is_int8(quantized.model.layers[0].mlp.up_proj)
     assert type(quantized.lm_head.weight) is torch.nn.Parameter, "the tied LM head stays fp32"
     assert quantized.lm_head.weight is quantized.model.embed_tokens.weight, "and stays tied"
     assert type(tiny_model.model.layers[0].mlp.up_proj.weight) is torch.nn.Parameter, "the original is left untouched"
@@ -80,9 +89,9 @@ def test_int8_quantisation_shrinks_the_saved_model_and_keeps_its_outputs_close(t
         reference, approx = tiny_model(input_ids=ids).logits, quantized(input_ids=ids).logits
     assert (approx - reference).abs().max() < 0.1 * reference.abs().max()
     assert not torch.equal(approx, reference), "the int8 layers really compute"
-    partly = compress.quantize_int8(tiny_model, skip=("down_proj",))
+    partly = compress.quantize_int8(tiny_model, skip=("down_proj",), activation_scales=scales)
     assert type(partly.model.layers[0].mlp.down_proj.weight) is torch.nn.Parameter
-    assert isinstance(partly.model.layers[0].mlp.up_proj.weight, Int8Tensor)
+    assert _is_int8(partly.model.layers[0].mlp.up_proj)
 
 
 def test_per_token_activation_scales_survive_an_outlier_token_that_breaks_one_scale_per_tensor():
