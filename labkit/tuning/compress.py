@@ -222,10 +222,10 @@ def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "t
     Weights are quantised once, with one scale per output channel; activations are quantised on the
     fly at each call, so no calibration data is needed. ``activation_scales="tensor"`` gives each
     activation tensor one scale (the classic dynamic scheme), done by ``torch.ao``'s
-    ``quantize_dynamic``: deprecated in favour of torchao, but its fbgemm/qnnpack kernels run int8
-    at least as fast as fp32 on any x86 with AVX2 and on ARM, where torchao's int8 x int8 path on
-    CPU fell to about 20x *slower* than fp32 on an AVX2-only AMD EPYC (41 s against 2.1 s for a
-    prefill of 8 x 64 tokens; it needs AVX512-VNNI to be fast). ``"token"`` gives each token its own
+    ``quantize_dynamic``: deprecated in favour of torchao, but its fbgemm (x86, AVX2) and qnnpack
+    (ARM) kernels run int8 at least as fast as fp32. torchao's int8 x int8 path needs AVX512-VNNI to
+    be fast on a CPU: on an AVX2-only AMD EPYC it ran 20x *slower* than fp32 (41 s against 2.1 s for
+    a prefill of 8 x 64 tokens, where fbgemm took 1.6 s). ``"token"`` gives each token its own
     scale, with torchao's ``Int8DynamicActivationInt8WeightConfig`` (its default granularity). Linear layers whose
     name contains a string in ``skip`` stay fp32: the input of ``down_proj`` in SmolLM2 holds a few
     huge values on a few tokens, and one scale for the whole tensor is then too coarse for all the
