@@ -1,33 +1,81 @@
-"""Probe for notebook 20: which generated multiple-choice task lets temperature scaling lower ECE (run from notebooks/)."""
-import time, numpy as np, random, string
-t0=time.time()
+"""Probe for notebook 20: on which generated multiple-choice task does temperature scaling lower ECE?
+
+Run from notebooks/: `python ../drafts/calibration_probe.py [questions per set] [set seeds...]`
+(60 and seed 0 gave the four-task figures in drafts/README, 100 and seeds 0 1 2 the three-seed ones).
+"""
+import random
+import string
+import sys
+import time
+
+import numpy as np
+
 import labkit
-from labkit import data, evaluate, models
+from labkit import models
 from labkit.evaluation import calibration, choice
-profile = labkit.profile(); labkit.set_seed(0)
-tok = models.load_tokenizer(profile.lm)
-model = models.load_model(profile.lm, dtype=profile.dtype, device=profile.device)
-rng=random.Random(0)
-def single():
-    a,b=rng.randint(1,9),rng.randint(1,9); c=a+b; w=rng.sample([x for x in range(2,19) if x!=c],3); o=[c]+w; rng.shuffle(o)
-    return f"Question: What is {a} plus {b}?\nAnswer:",[f" {x}" for x in o],o.index(c)
-def larger():
-    a,b=rng.sample(range(10,99),2); o=[a,b]
-    return f"Question: Which number is larger, {a} or {b}?\nAnswer:",[f" {x}" for x in o],o.index(max(a,b))
-L=string.ascii_uppercase
-def after():
-    i=rng.randint(0,23); c=L[i+1]; w=rng.sample([x for x in L if x!=c],3); o=[c]+w; rng.shuffle(o)
-    return f"Question: Which letter comes right after {L[i]} in the alphabet?\nAnswer:",[f" {x}" for x in o],o.index(c)
-def plural():
-    words=["cat","dog","house","tree","car","book","bird","apple","chair","river","cloud","horse","train","phone","table","shoe"]
-    w=rng.choice(words); c=w+"s"; o=[c,w+"es",w+"ies",w]; rng.shuffle(o)
-    return f"Question: What is the plural of '{w}'?\nAnswer:",[f" {x}" for x in o],o.index(c)
-for name,g in [("single",single),("larger",larger),("after",after),("plural",plural)]:
-    rows=[g() for _ in range(60)]; t=time.time()
-    S=np.array([choice.option_logprobs(model,tok,p,o) for p,o,_ in rows]); Y=np.array([y for *_,y in rows])
-    n=len(S); idx=np.arange(n); cb=np.zeros(n); ca=np.zeros(n); Ts=[]
-    for f in (0,1):
-        fit=idx%2==f; held=~fit; T=calibration.fit_temperature(S[fit],Y[fit]); Ts.append(round(T,2))
-        cb[held]=calibration.softmax(S[held]).max(1); ca[held]=calibration.softmax(S[held],T).max(1)
-    corr=S.argmax(1)==Y
-    print(f"{name} acc {corr.mean():.2f} conf {cb.mean():.2f}->{ca.mean():.2f} ECE {calibration.ece(cb,corr):.3f}->{calibration.ece(ca,corr):.3f} T {Ts} {time.time()-t:.1f}s",flush=True)
+
+LETTERS = string.ascii_uppercase
+WORDS = ["cat", "dog", "house", "tree", "car", "book", "bird", "apple", "chair", "river", "cloud", "horse",
+         "train", "phone", "table", "shoe"]
+
+
+def shuffled(rng, right, wrongs):
+    options = [right] + wrongs
+    rng.shuffle(options)
+    return [f" {o}" for o in options], options.index(right)
+
+
+def single(rng):
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
+    return (f"Question: What is {a} plus {b}?\nAnswer:",
+            *shuffled(rng, a + b, rng.sample([x for x in range(2, 19) if x != a + b], 3)))
+
+
+def larger(rng):
+    a, b = rng.sample(range(10, 99), 2)
+    return f"Question: Which number is larger, {a} or {b}?\nAnswer:", [f" {a}", f" {b}"], [a, b].index(max(a, b))
+
+
+def after(rng):
+    i = rng.randint(0, 23)
+    right = LETTERS[i + 1]
+    return (f"Question: Which letter comes right after {LETTERS[i]} in the alphabet?\nAnswer:",
+            *shuffled(rng, right, rng.sample([x for x in LETTERS if x != right], 3)))
+
+
+def plural(rng):
+    w = rng.choice(WORDS)
+    options, answer = shuffled(rng, w + "s", [w + "es", w + "ies", w])
+    return f"Question: What is the plural of '{w}'?\nAnswer:", options, answer
+
+
+def probe(model, tok, name, make, n, seed):
+    rng = random.Random(seed)
+    rows = [make(rng) for _ in range(n)]
+    start = time.time()
+    scores = np.array([choice.option_logprobs(model, tok, p, o) for p, o, _ in rows])
+    labels = np.array([y for *_, y in rows])
+    idx = np.arange(n)
+    before, after_t, temps = np.zeros(n), np.zeros(n), []
+    for fold in (0, 1):  # fit T on one half, score the other, and the other way round
+        fit, held = idx % 2 == fold, idx % 2 != fold
+        t = calibration.fit_temperature(scores[fit], labels[fit])
+        temps.append(round(t, 2))
+        before[held] = calibration.softmax(scores[held]).max(1)
+        after_t[held] = calibration.softmax(scores[held], t).max(1)
+    correct = scores.argmax(1) == labels
+    print(f"seed {seed} {name}: acc {correct.mean():.2f}, confidence {before.mean():.2f} -> {after_t.mean():.2f}, "
+          f"ECE {calibration.ece(before, correct):.3f} -> {calibration.ece(after_t, correct):.3f}, T {temps}, "
+          f"{time.time() - start:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    seeds = [int(s) for s in sys.argv[2:]] or [0, 1, 2]
+    profile = labkit.profile()
+    labkit.set_seed(0)
+    tok = models.load_tokenizer(profile.lm)
+    model = models.load_model(profile.lm, dtype=profile.dtype, device=profile.device)
+    for seed in seeds:
+        for name, make in [("sums", single), ("larger", larger), ("letter after", after), ("plurals", plural)]:
+            probe(model, tok, name, make, n, seed)
