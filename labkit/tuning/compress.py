@@ -226,7 +226,8 @@ def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "t
     (ARM) kernels run int8 at least as fast as fp32. torchao's int8 x int8 path needs AVX512-VNNI to
     be fast on a CPU: on an AVX2-only AMD EPYC it ran 20x *slower* than fp32 (41 s against 2.1 s for
     a prefill of 8 x 64 tokens, where fbgemm took 1.6 s). ``"token"`` gives each token its own
-    scale, with torchao's ``Int8DynamicActivationInt8WeightConfig`` (its default granularity). Linear layers whose
+    scale, with torchao's ``Int8DynamicActivationInt8WeightConfig`` (its default granularity); torchao
+    also takes a half-precision model with either scale, since ``torch.ao``'s kernels accept fp32 only. Linear layers whose
     name contains a string in ``skip`` stay fp32: the input of ``down_proj`` in SmolLM2 holds a few
     huge values on a few tokens, and one scale for the whole tensor is then too coarse for all the
     ordinary values (the outlier problem LLM.int8() is built around); per-token scales confine the
@@ -240,7 +241,8 @@ def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "t
         return (isinstance(module, torch.nn.Linear) and ".layers." in f".{name}"
                 and not any(part in name for part in skip))
 
-    if activation_scales == "tensor":
+    # torch.ao's kernels take fp32 only: a half-precision model (the gpu profile, LABKIT_DTYPE) goes to torchao.
+    if activation_scales == "tensor" and all(p.dtype == torch.float32 for p in model.parameters()):
         import warnings
 
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
@@ -250,10 +252,11 @@ def quantize_int8(model, skip: tuple[str, ...] = (), activation_scales: str = "t
             warnings.simplefilter("ignore")
             return quantize_dynamic(copy.deepcopy(model), spec, dtype=torch.qint8)
 
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, PerRow, quantize_
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, PerRow, PerTensor, quantize_
 
+    scales = {"tensor": PerTensor(), "token": PerRow()}  # torchao's names: a token is a row of the input
     config = Int8DynamicActivationInt8WeightConfig(
-        granularity=[PerRow(), PerRow()],  # activations (a token is a row of the input), weights (per output channel)
+        granularity=[scales[activation_scales], PerRow()],  # activations, weights (one scale per output channel)
         set_inductor_config=False,  # nothing is compiled here: leave torch.compile's global settings alone
     )
     quantized = copy.deepcopy(model)

@@ -94,6 +94,19 @@ def test_int8_quantisation_shrinks_the_saved_model_and_keeps_its_outputs_close(t
     assert _is_int8(partly.model.layers[0].mlp.up_proj)
 
 
+def test_a_half_precision_model_is_quantised_too(tiny_model):
+    """torch.ao's int8 kernels take fp32 only; a bf16 model (gpu profile, LABKIT_DTYPE) goes through torchao."""
+    import copy
+
+    half = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    quantized = compress.quantize_int8(half, skip=("down_proj",))
+    assert _is_int8(quantized.model.layers[0].mlp.up_proj)
+    ids = torch.randint(3, 100, (1, 8))
+    with torch.no_grad():
+        reference, approx = half(input_ids=ids).logits.float(), quantized(input_ids=ids).logits.float()
+    assert (approx - reference).abs().max() < 0.1 * reference.abs().max()
+
+
 def test_per_token_activation_scales_survive_an_outlier_token_that_breaks_one_scale_per_tensor():
     """One token with huge inputs sets the single scale of a whole tensor: every other token's values then
     round to a few integer steps. With one scale per token only that token's row is coarse."""
