@@ -34,3 +34,16 @@ def test_option_logprobs_scores_only_the_option(tiny_model, tokenizer):
     assert len(got) == 2 and got[0] != got[1]
     # the shorter option is right-padded in the batch; alone it has no padding, and its score is the same
     assert got[1] == pytest.approx(option_logprobs(tiny_model, tokenizer, prompt, [" no"])[0], rel=1e-4)
+
+
+def test_single_token_logprobs_match_option_logprobs(tiny_model, tokenizer):
+    from labkit.evaluation.choice import option_logprobs, single_token_logprobs
+
+    prompts = ["Question: What is 2 plus 3?\nAnswer: ", "Question: What is 4 plus 4?\nAnswer: "]
+    options = [["5", "7", "1"], ["8", "2", "9"]]
+    fast = single_token_logprobs(tiny_model, tokenizer, prompts, options)
+    for p, row, got in zip(prompts, options, fast):
+        assert got == pytest.approx(option_logprobs(tiny_model, tokenizer, p, row), rel=1e-3, abs=1e-3)
+    assert len(set(fast[0])) == 3
+    with pytest.raises(DataError, match="not one"):
+        single_token_logprobs(tiny_model, tokenizer, prompts[:1], [["12"]])
