@@ -22,7 +22,7 @@ Prometheus), named here and not downloaded.
 ("code", COLAB_SETUP),
 ("code", """
 # NBVAL_CHECK_OUTPUT
-import time
+import random
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -101,6 +101,7 @@ table
 ("code", """
 for name in ["exact-match", "token F1", "ROUGE-L"]:
     assert tuned_scores[name] > base_scores[name] + 0.15, (name, base_scores[name], tuned_scores[name])
+assert tuned_scores["BLEU"] < tuned_scores["exact-match"] - 0.3, table  # BLEU is blind to short right answers
 assert tuned_scores["perplexity"] < base_scores["perplexity"] / 2, table
 fig, ax = plt.subplots(figsize=(8, 3.4))
 table.drop(index="perplexity").plot.bar(ax=ax, rot=0)
@@ -117,13 +118,13 @@ low F1; a reply that names the wrong place in the right phrasing keeps a high co
 Below, each held-out reply with its exact match, token F1 and cosine side by side.
 """),
 ("code", """
-rows = [(r, g, evaluate.answer_in(r, g), text_metrics.token_f1(r, g),
+rows = [(name, r, g, evaluate.answer_in(r, g), text_metrics.token_f1(r, g),
          float(np.dot(*encoder.encode([r, g], normalize_embeddings=True))))
-        for r, g in zip(tuned_replies, gold)]
-side = pd.DataFrame(rows, columns=["LoRA reply", "gold", "EM", "F1", "cosine"]).round(2)
+        for name, replies in [("base", base_replies), ("LoRA", tuned_replies)] for r, g in zip(replies, gold)]
+side = pd.DataFrame(rows, columns=["model", "reply", "gold", "EM", "F1", "cosine"]).round(2)
 disagree = side[(side["EM"] & (side["F1"] < 0.5)) | (~side["EM"] & (side["cosine"] > 0.5))]
 print(f"{len(disagree)} of {len(side)} replies where EM and F1 or cosine disagree")
-side.head(8)
+side.iloc[::2]
 """),
 ("md", """
 ## 3 · Multiple choice by log-likelihood: `acc` vs `acc_norm`
@@ -160,30 +161,43 @@ assert len(changed) >= 2, changed
 assert max(acc, acc_norm) > 0.25 + 0.25, (acc, acc_norm)
 """),
 ("md", """
-## 4 · LLM-as-judge
+## 4 · LLM-as-judge, and how to check a judge
 A judge model reads a question, the reference answer and a candidate, and says whether they match.
-We read its verdict from the next-token logits of `Yes` and `No` (no sampling) and compare it with
-the true labels: half the candidates are the right answer, half another question's answer. Cohen's
-κ corrects the raw agreement for what a judge that always says the same thing would get.
+We read its verdict from the next-token logits of `Yes` and `No` (no sampling). Before trusting a
+judge, measure it against labels you trust: here the candidates are the base and LoRA replies of
+section 2, labelled by exact match. Cohen's κ corrects raw agreement for what a judge that always
+says the same thing would get. A second judge, MiniLM cosine similarity between reply and reference
+(≥ 0.5 counts as a match), is measured on the same pairs.
 """),
 ("code", """
-gk = data.load_jsonl("general_knowledge.jsonl")
-pairs = [(r["question"], r["answer"], r["answer"] if i % 2 == 0 else gk[(i + 7) % len(gk)]["answer"], int(i % 2 == 0))
-         for i, r in enumerate(gk)]
+judge_rows = [(q, g, r, int(evaluate.answer_in(r, g)))
+              for replies in (base_replies, tuned_replies) for q, g, r in zip(test_questions, gold, replies)]
+judge_labels = [y for *_, y in judge_rows]
 yes_id, no_id = tokenizer.encode("Yes")[0], tokenizer.encode("No")[0]
 judge_prompts = [data.chat_prompt(tokenizer, f"Question: {q}\\nReference answer: {g}\\nCandidate answer: {c}\\n"
                                              "Does the candidate answer match the reference answer? Answer Yes or No.")
-                 for q, g, c, _ in pairs]
+                 for q, g, c, _ in judge_rows]
 logits = evaluate.next_token_logits(model, tokenizer, judge_prompts).float()
 margin = (logits[:, yes_id] - logits[:, no_id]).numpy()
-truth = [y for *_, y in pairs]
-verdicts = [int(m > 0) for m in margin]
-balanced = [int(m > np.median(margin)) for m in margin]  # the same judge with its Yes-bias removed
-judge = {"raw": (evaluate.accuracy(verdicts, truth), agreement.cohen_kappa(verdicts, truth), np.mean(verdicts)),
-         "median threshold": (evaluate.accuracy(balanced, truth), agreement.cohen_kappa(balanced, truth), np.mean(balanced))}
-pd.DataFrame(judge, index=["accuracy", "Cohen's κ", "says Yes"]).T.round(2)
+llm_verdicts = [int(m > 0) for m in margin]
+llm_balanced = [int(m > np.median(margin)) for m in margin]  # the same judge with its Yes/No bias removed
+cosines = np.sum(encoder.encode([r for *_, r, _ in judge_rows], normalize_embeddings=True)
+                 * encoder.encode([g for _, g, *_ in judge_rows], normalize_embeddings=True), axis=1)
+cosine_verdicts = [int(c >= 0.5) for c in cosines]
+judges = {name: (evaluate.accuracy(v, judge_labels), agreement.cohen_kappa(v, judge_labels), np.mean(v))
+          for name, v in [("SmolLM2 Yes/No", llm_verdicts), ("SmolLM2, median threshold", llm_balanced),
+                          ("MiniLM cosine ≥ 0.5", cosine_verdicts)]}
+print(f"{len(judge_rows)} judged replies, {sum(judge_labels)} of them correct by exact match")
+pd.DataFrame(judges, index=["accuracy", "Cohen's κ", "says match"]).T.round(2)
+"""),
+("md", """
+A judge can also prefer a position. Asked which of two answers to a general-knowledge question is
+right (the true answer and another question's), with the order swapped on a second pass, a
+position-blind judge would flip its letter whenever the order flips.
 """),
 ("code", """
+gk = data.load_jsonl("general_knowledge.jsonl")
+gk = gk[:profile.pick(ci=24, cpu=len(gk), gpu=len(gk))]
 ab_prompt = "Question: {q}\\nAnswer A: {a}\\nAnswer B: {b}\\nWhich answer is correct? Reply A or B."
 wrong = [gk[(i + 7) % len(gk)]["answer"] for i in range(len(gk))]
 a_id, b_id = tokenizer.encode("A")[0], tokenizer.encode("B")[0]
@@ -205,41 +219,58 @@ print(f"A/B judge: accuracy {ab_acc:.2f}, picks position A {first:.0%} of the ti
       f"verdict flips with the order on {flips:.0%} of pairs")
 """),
 ("code", """
-kappa_raw = judge["raw"][1]
-assert abs(kappa_raw) < 0.2, judge  # the small judge's Yes/No verdict is no better than chance
+kappa_llm, kappa_cosine = judges["SmolLM2 Yes/No"][1], judges["MiniLM cosine ≥ 0.5"][1]
+assert kappa_cosine > 0.6 and kappa_cosine > kappa_llm + 0.4, judges  # validated: one judge works, one does not
 assert first > 0.7, first  # and the A/B judge mostly picks whichever answer comes first
 """),
 ("md", """
+**Reading the result.** The 135M-parameter model is no judge: its verdicts agree with the labels
+little better than a constant would, and when it compares two answers it mostly names the first.
+The embedding judge is crude (it cannot tell a near-miss from a hit) but on these pairs it agrees
+with exact match. Real evaluations use a strong judge model (GPT-4-class, Prometheus) and still
+check it this way: κ against human labels, and both orders of every pair.
+"""),
+("md", """
 ## 5 · Calibration: is the model's confidence its accuracy?
-Softmax over the options' log-likelihoods turns the multiple-choice scores into probabilities. A
+Softmax over the options' log-likelihoods turns multiple-choice scores into probabilities. A
 calibrated model right 70 % of the time when 70 % sure has expected calibration error (ECE) near 0.
-Temperature scaling divides the scores by one number *T*, fitted by likelihood on one half of the
-questions (here the MC set plus the general-knowledge questions, with other answers as
-distractors) and evaluated on the other half; it changes confidence, never the pick.
-Scores are the per-character log-likelihoods (the `acc_norm` scores).
+We generate single-digit sums (`What is 3 plus 4?`, four digit options), so every option is one
+token and one forward of the prompt scores all four (`choice.single_token_logprobs`). Temperature
+scaling divides the scores by one number *T*, fitted by likelihood on half of the questions and
+applied to the other half, then the other way round, so no question is scored by a *T* fitted on
+it. It changes confidence, never the pick.
 """),
 ("code", """
-gk_options = [[r["answer"]] + [gk[(i + k) % len(gk)]["answer"] for k in (5, 11, 17)] for i, r in enumerate(gk)]
-cal_rows = [(r["question"], r["options"], r["answer"]) for r in mc] + [(r["question"], o, 0) for r, o in zip(gk, gk_options)]
-cal_scores = mc_logprobs + [choice.option_logprobs(model, tokenizer, mc_prompt(q), [" " + x for x in o])
-                            for q, o, _ in cal_rows[len(mc):]]
-scores = np.array([[lp / len(x) for lp, x in zip(s, o)] for s, (_, o, _) in zip(cal_scores, cal_rows)])
-cal_labels = np.array([a for *_, a in cal_rows])
-fit, held = np.arange(len(scores)) % 2 == 0, np.arange(len(scores)) % 2 == 1
-temperature = calibration.fit_temperature(scores[fit], cal_labels[fit])
-correct = scores[held].argmax(1) == cal_labels[held]
-conf_before = calibration.softmax(scores[held]).max(1)
-conf_after = calibration.softmax(scores[held], temperature).max(1)
+def sum_question(rng, n_options=4):
+    \"\"\"A generated question whose answer and distractors are the digits 1-9.\"\"\"
+    a = rng.randint(1, 8)
+    b = rng.randint(1, 9 - a)
+    options = [a + b] + rng.sample([x for x in range(1, 10) if x != a + b], n_options - 1)
+    rng.shuffle(options)
+    return f"Question: What is {a} plus {b}?\\nAnswer: ", [str(o) for o in options], options.index(a + b)
+
+
+rng = random.Random(0)  # a fixed question set, like the course data files
+sums = [sum_question(rng) for _ in range(profile.pick(ci=200, cpu=400, gpu=400))]
+scores = np.array(choice.single_token_logprobs(model, tokenizer, [p for p, _, _ in sums], [o for _, o, _ in sums]))
+sum_labels = np.array([y for *_, y in sums])
+correct = scores.argmax(1) == sum_labels
+halves = np.arange(len(sums)) % 2
+conf_before, conf_after, temperatures = calibration.softmax(scores).max(1), np.zeros(len(sums)), []
+for fold in (0, 1):
+    temperatures.append(calibration.fit_temperature(scores[halves == fold], sum_labels[halves == fold]))
+    conf_after[halves != fold] = calibration.softmax(scores[halves != fold], temperatures[-1]).max(1)
 ece_before, ece_after = calibration.ece(conf_before, correct), calibration.ece(conf_after, correct)
-print(f"{held.sum()} held-out questions, accuracy {correct.mean():.2f}; fitted T = {temperature:.2f}")
+print(f"{len(sums)} sums, accuracy {correct.mean():.2f} (chance 0.25); fitted T = {temperatures[0]:.2f}, {temperatures[1]:.2f}")
 print(f"mean confidence {conf_before.mean():.2f} -> {conf_after.mean():.2f}; ECE {ece_before:.3f} -> {ece_after:.3f}")
 """),
 ("code", """
-assert ece_before > 0.1, ece_before  # per-character scores make the option probabilities miscalibrated
-assert correct.mean() > conf_before.mean() + 0.1, (correct.mean(), conf_before.mean())  # under-confident
+assert conf_before.mean() > correct.mean() + 0.1, (conf_before.mean(), correct.mean())  # over-confident
+assert min(temperatures) > 1.2, temperatures  # so the fitted temperature softens the softmax
+assert ece_after < ece_before - 0.05, (ece_before, ece_after)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
 edges = np.linspace(0, 1, 11)
-for ax, conf, name in zip(axes, [conf_before, conf_after], ["before (T = 1)", f"after (T = {temperature:.2f})"]):
+for ax, conf, name in zip(axes, [conf_before, conf_after], ["before (T = 1)", "after temperature scaling"]):
     bins = np.clip(np.digitize(conf, edges) - 1, 0, 9)
     filled = [b for b in range(10) if (bins == b).any()]
     ax.bar([edges[b] + 0.05 for b in filled], [correct[bins == b].mean() for b in filled], width=0.09, label="accuracy")
@@ -250,12 +281,11 @@ axes[0].legend(loc="upper left")
 plt.tight_layout()
 """),
 ("md", """
-**Reading the result.** Per-character scores differ little between options, so the softmax spreads
-probability thinly: the model is *under*-confident, right more often than it is sure. Whether one
-fitted temperature fixes that on the other half depends on the halves: with a few dozen questions of
-two kinds, the temperature fitted on one half need not suit the other, and ECE can rise as well as
-fall (print above). Temperature scaling needs a held-out set large and like the test data; a real
-evaluation would fit it on hundreds of benchmark questions.
+**Reading the result.** The model is *over*-confident on sums: the bars sit below the diagonal.
+One temperature above 1, fitted on the other half, flattens the softmax and brings confidence down
+toward accuracy, and ECE falls (printed above). It works because both halves come from one kind of
+question; fitted on a mix of kinds (say, general knowledge and arithmetic), one *T* cannot suit both,
+and ECE on held-out questions can rise. Fit the temperature on data like the data it will score.
 """),
 ("md", """
 ## Exercises
@@ -290,10 +320,10 @@ else:
   the gap differently and disagree on single replies: read several, and read examples.
 * Log-likelihood multiple choice needs no generation; dividing by the option's length (`acc_norm`)
   changes picks whenever option lengths differ, so report which one you use.
-* A small model as judge can agree with the labels no better than chance (κ) and prefer a position:
-  measure its agreement and swap the order before trusting it.
-* Confidence is not accuracy (ECE); temperature scaling needs a fitting set like the test data,
-  which a few dozen mixed questions are not.
+* Validate a judge before trusting it: against labels (κ), and with both orders of every pair. The
+  small model as judge fails both checks; a plain embedding similarity passes the first.
+* Confidence is not accuracy (ECE); one fitted temperature corrects an over-confident model on
+  held-out questions of the same kind.
 
 Next: **21 · Safety evaluation**.
 """),
