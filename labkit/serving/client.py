@@ -120,6 +120,18 @@ def chat(url: str, prompt: str, max_tokens: int = 32, temperature: float = 0.0, 
         return json.loads(reply.read())
 
 
+def configure(url: str, batch: bool | None = None, kv_cache: bool | None = None) -> dict:
+    """Switch batching and/or the KV cache on a running server (``POST /labkit/settings``); its new settings.
+
+    One server then serves every setting of a comparison: a model load per setting costs seconds
+    that measure nothing the lesson is about.
+    """
+    body = json.dumps({"batch": batch, "kv_cache": kv_cache}).encode()
+    request = urllib.request.Request(url + "/labkit/settings", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())
+
+
 def reply_text(answer: dict) -> str:
     return answer["choices"][0]["message"]["content"]
 

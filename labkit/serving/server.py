@@ -21,6 +21,11 @@ so a greedy reply is the same alone or in a batch (up to float rounding: see not
 ``--batch`` the same worker takes one request at a time. ``--no-kv-cache`` passes
 ``use_cache=False``: every new token re-reads the whole sequence.
 
+``POST /labkit/settings`` with ``{"batch": true}`` and/or ``{"kv_cache": false}`` switches either
+setting on the running server (not an OpenAI route; labkit's own), so a lesson compares settings
+without paying a model load per setting. Requests already gathered finish with the old settings;
+switch between benchmark runs, not during one. It answers like ``/health``.
+
 **Traffic log** (``--log PATH``): one JSON object per line, appended as each request is answered::
 
     {"time": "2026-12-07T05:00:00.123+00:00", "prompt": "<last user message>", "messages": [...],
@@ -63,6 +68,13 @@ class ChatRequest(BaseModel):
     temperature: float = 0.0
     model: str | None = None
     ignore_eos: bool = False  # vLLM's extension: generate exactly max_tokens tokens (benchmarks)
+
+
+class Settings(BaseModel):
+    """``POST /labkit/settings``: the settings to change; a field left out keeps its value."""
+
+    batch: bool | None = None
+    kv_cache: bool | None = None
 
 
 @dataclass
@@ -187,6 +199,14 @@ def build_app(worker: Worker, model_name: str):
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "model": model_name, "batch": worker.batch, "kv_cache": worker.use_cache}
+
+    @app.post("/labkit/settings")
+    def settings(change: Settings) -> dict:
+        if change.batch is not None:
+            worker.batch = change.batch
+        if change.kv_cache is not None:
+            worker.use_cache = change.kv_cache
+        return health()
 
     @app.post("/v1/chat/completions")
     def chat(request: ChatRequest) -> dict:  # a plain def: FastAPI runs it in a thread, so requests wait concurrently

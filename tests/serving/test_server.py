@@ -73,6 +73,22 @@ def test_load_test_with_ignore_eos_counts_the_full_budget(batched):
     assert round(result["tokens_per_s"] / result["requests_per_s"]) == 20 and result["mean_batch"] > 1.5
 
 
+def test_settings_switch_on_the_running_server(tiny_folder, batched):
+    server, _ = batched
+    _, model, tokenizer = tiny_folder
+    try:
+        assert client.configure(server.url, batch=False, kv_cache=False) | {"model": None} == \
+            {"status": "ok", "model": None, "batch": False, "kv_cache": False}
+        result = client.load_test(server.url, PROMPTS, concurrency=4, max_tokens=12)
+        assert result["mean_batch"] == 1.0, "with batching off, concurrent requests are generated one by one"
+        alone = [evaluate.generate(model, tokenizer, [p], max_new_tokens=12, batch_size=1)[0] for p in PROMPTS]
+        assert result["replies"] == alone, "without the KV cache the greedy replies stay the same"
+    finally:
+        settings = client.configure(server.url, batch=True, kv_cache=True)
+    assert (settings["batch"], settings["kv_cache"]) == (True, True)
+    assert client.configure(server.url)["batch"] is True, "an empty change keeps every setting"
+
+
 def test_traffic_log_has_one_line_per_request(batched):
     server, log = batched
     client.chat(server.url, "log me", max_tokens=4)
