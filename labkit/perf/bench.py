@@ -386,8 +386,13 @@ def run(methods: list[str], spec: Spec, rounds: int = 2, tolerance: float = 0.05
               "settings": {k: v for k, v in asdict(spec).items() if k not in {"method", "side", "order", "output_dir"}}}
     dtype = torch.float32 if spec.device == "cpu" else torch.bfloat16  # the yardstick the targets name
     peaks = [matmul_peak(spec.device, dtype)]
-    if spec.device == "cpu":
-        record["matmul_peak_bf16_gflops"] = matmul_peak(spec.device, torch.bfloat16)  # what bf16 autocast can reach
+    if spec.device == "cpu":  # what bf16 autocast can reach; without bf16 matmul instructions torch emulates
+        # bf16 at ~1 GFLOP/s, and a 2048^3 product would take minutes: a small one says as much
+        from labkit.train import cpu_has_bf16
+
+        record["matmul_peak_bf16_gflops"] = matmul_peak(spec.device, torch.bfloat16,
+                                                        **({} if cpu_has_bf16() else {"size": 256, "reps": 2}))
+        record["cpu_has_bf16_matmul"] = cpu_has_bf16()
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for method in methods:
