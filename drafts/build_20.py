@@ -101,7 +101,6 @@ table
 ("code", """
 for name in ["exact-match", "token F1", "ROUGE-L"]:
     assert tuned_scores[name] > base_scores[name] + 0.15, (name, base_scores[name], tuned_scores[name])
-assert tuned_scores["BLEU"] < tuned_scores["exact-match"] - 0.3, table  # BLEU is blind to short right answers
 assert tuned_scores["perplexity"] < base_scores["perplexity"] / 2, table
 fig, ax = plt.subplots(figsize=(8, 3.4))
 table.drop(index="perplexity").plot.bar(ax=ax, rot=0)
@@ -111,8 +110,9 @@ plt.tight_layout()
 """),
 ("md", """
 The metrics do not agree on the size of the gap, and BLEU can even disagree on the direction: its
-4-gram precision gives nothing to a reply shorter than four words, however right, so short exact
-answers can score a BLEU near zero. Corpus BLEU was made for long translations, not short answers.
+corpus 4-gram precision finds nothing to count when every answer is shorter than four words, so
+a test set of short, exactly right answers can score a BLEU near zero (with longer answers in the set,
+as in the `cpu` profile, it recovers). Corpus BLEU was made for long translations, not short answers.
 Per example, too, the measures can part ways: a long reply that contains the answer scores EM 1 but
 low F1; a reply that names the wrong place in the right phrasing keeps a high cosine similarity.
 Below, each held-out reply with its exact match, token F1 and cosine side by side.
