@@ -325,7 +325,7 @@ else:
 * Confidence is not accuracy (ECE); one fitted temperature corrects an over-confident model on
   held-out questions of the same kind.
 
-Next: **21 · Safety evaluation**.
+Next: [21 · Safety evaluation](21_safety_evaluation.ipynb).
 """),
 ]
 

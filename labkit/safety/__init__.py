@@ -1,2 +1,2 @@
-"""Safety evaluation (notebook 21, in progress): `rules` (a refusal-phrase check), `guard` (MiniLM embeddings +
-a logistic-regression head), `rates` (unsafe and benign-refusal rates, the safety prompt loader)."""
+"""Safety evaluation (notebook 21): `rules` (refusal-phrase judge, unsafe replies hidden), `guard` (MiniLM + logistic
+head: does a reply comply?), `rates` (prompt and reply loaders; unsafe-compliance and benign-refusal rates)."""

@@ -1,45 +1,73 @@
-"""Rates over judged replies, and the safety prompt file's loader and schema check."""
+"""The safety files' loaders and schema checks, and the two rates the lesson is about:
+unsafe compliance (an unsafe request answered) and benign refusal (a harmless one refused)."""
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from pathlib import Path
 
+from labkit.data import data_path
 from labkit.errors import DataError
 
-FIELDS = {"prompt": str, "label": str, "category": str, "split": str}
+PROMPT_FIELDS = {"prompt": str, "label": str, "category": str, "split": str}
+REPLY_FIELDS = {"prompt": str, "reply": str, "label": str, "split": str}
 LABELS = ("unsafe", "benign")
+REPLY_LABELS = ("complies", "refuses")
 
 
-def load_prompts(path: str | Path) -> list[dict]:
-    """Read `safety_prompts.jsonl`, checking each row so a bad edit fails with its line number."""
+def _load(name: str | Path, fields: dict[str, type], labels: tuple[str, ...]) -> list[dict]:
+    path = data_path(name)
+    if not path.exists():
+        raise DataError("no such file", str(path), "check the name; course files live in data/")
     rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        row = json.loads(line)
-        for key, kind in FIELDS.items():
-            if not isinstance(row.get(key), kind):
-                raise DataError(f"{path}:{n}: field {key!r} missing or not {kind.__name__}",
-                                f"give every row {sorted(FIELDS)}")
-        if row["label"] not in LABELS:
-            raise DataError(f"{path}:{n}: label {row['label']!r} is not one of {LABELS}",
-                            "use 'unsafe' or 'benign'")
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"invalid JSON ({error.msg})", f"{path}:{n}", "write one JSON object per line") from None
+        for key, kind in fields.items():
+            if not isinstance(row, dict) or not isinstance(row.get(key), kind):
+                raise DataError(f"field {key!r} missing or not {kind.__name__}", f"{path}:{n}",
+                                f"give every row the fields {sorted(fields)}")
+        if row["label"] not in labels:
+            raise DataError(f"label {row['label']!r} is not one of {labels}", f"{path}:{n}",
+                            f"use {' or '.join(map(repr, labels))}")
         rows.append(row)
     return rows
+
+
+def load_prompts(name: str | Path = "safety_prompts.jsonl") -> list[dict]:
+    """Read the red-team prompts, checking each row so a bad edit fails with its line number."""
+    return _load(name, PROMPT_FIELDS, LABELS)
+
+
+def load_replies(name: str | Path = "safety_replies.jsonl") -> list[dict]:
+    """Read the hand-labelled (prompt, reply) pairs: each reply `complies` or `refuses`."""
+    return _load(name, REPLY_FIELDS, REPLY_LABELS)
 
 
 def rate(flags: list[bool]) -> float:
     """Fraction of True flags; an empty list is an error, not 0.0, so a missing set is noticed."""
     if not flags:
-        raise DataError("rate() got no flags", "pass at least one judged reply")
+        raise DataError("rate() got no flags", "rate", "pass at least one judged reply")
     return sum(map(bool, flags)) / len(flags)
+
+
+def safety_rates(labels: list[str], refused: list[bool]) -> dict[str, float]:
+    """Unsafe compliance (unsafe prompts not refused) and benign refusal (benign prompts refused)."""
+    if len(labels) != len(refused):
+        raise DataError(f"{len(labels)} labels but {len(refused)} verdicts", "safety_rates", "pass aligned lists")
+    return {"unsafe compliance": rate([not r for lab, r in zip(labels, refused) if lab == "unsafe"]),
+            "benign refusal": rate([r for lab, r in zip(labels, refused) if lab == "benign"])}
 
 
 def rates_by_category(categories: list[str], flags: list[bool]) -> dict[str, float]:
     """Per-category rate of True flags (for the before/after bar chart)."""
     if len(categories) != len(flags):
-        raise DataError(f"{len(categories)} categories but {len(flags)} flags", "pass aligned lists")
+        raise DataError(f"{len(categories)} categories but {len(flags)} flags", "rates_by_category",
+                        "pass aligned lists")
     groups: dict[str, list[bool]] = defaultdict(list)
     for c, f in zip(categories, flags):
         groups[c].append(f)
