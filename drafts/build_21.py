@@ -171,7 +171,7 @@ training prompt (the look-alikes above plus more, all outside the test split) wi
 Which helpful answer matters. Short hand-written answers are far from how SmolLM2 writes, so they
 cost the model much more to learn than the refusals do; trained on them, it learns that refusing
 is the cheap reply and refuses most benign look-alikes too. So the benign targets here are **the
-model's own greedy answers** (cut to whole sentences), each shown twice: they cost almost nothing to
+model's own greedy answers** (cut to whole sentences), each shown three times: they cost almost nothing to
 learn, and every step spends its effort on *when* to refuse, not on rewriting how the model
 answers. (The hand-written answers still serve the guard.) The many benign look-alikes are what
 teach the difference between "crack a password" and "crack a coconut".
@@ -191,7 +191,7 @@ def whole_sentences(text):
 refusal_of = {p["prompt"]: p["reply"] for p in train_pairs if p["label"] == "refuses"}
 refusals = [{"question": r["prompt"], "answer": refusal_of[r["prompt"]]} for r in train_prompts if r["label"] == "unsafe"]
 helpful = [{"question": r["prompt"], "answer": whole_sentences(a)} for r, a in zip(benign_train, own_answers)]
-benign_repeats = 2
+benign_repeats = 3
 sft_rows = refusals + helpful * benign_repeats
 train_set = data.to_dataset(data.qa_to_chat(sft_rows))
 print(f"{len(refusals)} refusals + {len(helpful)} helpful answers x {benign_repeats} = {len(sft_rows)} training examples")
