@@ -47,11 +47,12 @@ def single_token_logprobs(model, tokenizer, prompts: Sequence[str], options: Seq
                         "pass one list of options per prompt")
     ids = []
     for prompt, row in zip(prompts, options):
-        n = len(tokenizer(prompt)["input_ids"])
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        n = len(prompt_ids)
         row_ids = []
         for option in row:
             full = tokenizer(prompt + option)["input_ids"]
-            if len(full) != n + 1 or full[:n] != tokenizer(prompt)["input_ids"]:
+            if len(full) != n + 1 or full[:n] != prompt_ids:
                 raise DataError(f"option {option!r} after {prompt[-30:]!r} is {len(full) - n} tokens, not one",
                                 "single_token_logprobs", "use option_logprobs for multi-token options")
             row_ids.append(full[-1])
