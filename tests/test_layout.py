@@ -23,7 +23,7 @@ ENTRY_POINTS = {"cli", "__main__"}
 # What each layer may import, besides itself: a technique subpackage sees the core and the tasks,
 # never another part's techniques; perf measures the techniques; the command line reaches everything.
 LAYERS = {"core": 0, "tasks": 1, "history": 2, "rag": 2, "dataprep": 2, "tuning": 2, "alignment": 2,
-          "pipeline": 2, "evaluation": 2, "safety": 2, "serving": 2, "monitoring": 2,
+          "pipeline": 2, "evaluation": 2, "safety": 2, "serving": 2, "monitoring": 2, "accountability": 2,
           "perf": 3, "entry": 4}
 
 
