@@ -203,6 +203,25 @@ def qa_to_chat(records: Iterable[dict], system: str | None = None) -> list[dict]
     ]
 
 
+def interleave(groups: list[list], seed: int = 0) -> list:
+    """One list in which every group is spread evenly (each shuffled by ``seed`` first).
+
+    Read in order in batches (``train_sampling_strategy="sequential"``), every batch then holds the
+    groups in about the same proportions. In a short run that matters: drawn at random, one batch
+    may hold mostly one kind of example and the other none, and where the run ends up varies with
+    the seed (notebook 21 interleaves refusals with helpful answers this way).
+    """
+    import random
+
+    rng = random.Random(seed)
+    keyed = []
+    for g, group in enumerate(groups):
+        items = list(group)
+        rng.shuffle(items)
+        keyed += [((i + 0.5) / len(items), g, item) for i, item in enumerate(items)]
+    return [item for _, _, item in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
 def to_dataset(records: list[dict]):
     """A ``datasets.Dataset`` from a list of records."""
     from datasets import Dataset

@@ -178,3 +178,13 @@ def test_qa_to_chat_puts_the_answer_in_the_completion(tokenizer):
     assert row["completion"] == [{"role": "assistant", "content": "A"}]
     text = data.chat_prompt(tokenizer, "Q?")
     assert text.rstrip().endswith("<|im_start|>assistant") and "Q?" in text
+
+
+def test_interleave_spreads_every_group_evenly():
+    refusals, answers = [f"r{i}" for i in range(60)], [f"a{i}" for i in range(110)]
+    mixed = data.interleave([refusals, answers], seed=3)
+    assert sorted(mixed) == sorted(refusals + answers)  # nothing lost or repeated
+    per_batch = [sum(x.startswith("r") for x in mixed[i:i + 8]) for i in range(0, 168, 8)]
+    assert min(per_batch) >= 2 and max(per_batch) <= 3, per_batch  # 60/170 of 8 is 2.8
+    assert data.interleave([refusals, answers], seed=3) == mixed
+    assert data.interleave([refusals, answers], seed=4) != mixed

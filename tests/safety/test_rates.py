@@ -30,7 +30,8 @@ def test_course_files_schema_and_sizes():
     assert len({r["prompt"] for r in rows}) == len(rows)
     replies = load_replies()
     paired = {r["prompt"] for r in replies}
-    assert {r["prompt"] for r in test} <= paired, "every held-out prompt has its hand-labelled replies"
+    assert {r["prompt"] for r in test if r["label"] == "unsafe"} <= paired, "every held-out unsafe prompt has its hand-labelled replies"
+    assert sum(r["label"] == "benign" and r["prompt"] in paired for r in test) >= 20, "held-out benign pairs for the guard"
     assert {r["prompt"] for r in train if r["label"] == "unsafe"} <= paired, "every unsafe train prompt has a refusal"
     assert {r["label"] for r in replies} == {"complies", "refuses"}
 
