@@ -82,8 +82,9 @@ def _check_turn_order(roles: list[str]) -> str | None:
     return None
 
 
-def check_record(record: Any, schema: dict[str, type]) -> str | None:
-    """What is wrong with one record, or None if it fits the schema."""
+def check_record(record: Any, schema: dict[str, type], allowed: dict[str, tuple] | None = None) -> str | None:
+    """What is wrong with one record, or None if it fits the schema (and each field named in
+    ``allowed`` holds one of its values, e.g. ``{"label": ("unsafe", "benign")}``)."""
     if not isinstance(record, dict):
         return f"expected a JSON object, got {type(record).__name__}"
     for field, kind in schema.items():
@@ -94,6 +95,9 @@ def check_record(record: Any, schema: dict[str, type]) -> str | None:
             return f"field {field!r} should be {kind.__name__}, got {type(value).__name__}"
         if kind is str and not value.strip():
             return f"field {field!r} is empty"
+    for field, values in (allowed or {}).items():
+        if record.get(field) not in values:
+            return f"field {field!r} is {record.get(field)!r}, not one of {', '.join(map(repr, values))}"
     if "messages" in schema:
         return _check_messages(record["messages"])
     return None
@@ -125,7 +129,8 @@ def _decode(raw: bytes, first: bool) -> tuple[str | None, str | None]:
                       "(the file was saved in another encoding, e.g. Latin-1 or Windows-1252)")
 
 
-def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[tuple[int, str]], bool]:
+def _read_records(path: Path, fields: dict[str, type],
+                  allowed: dict[str, tuple] | None = None) -> tuple[list[dict], list[tuple[int, str]], bool]:
     """The good records, ``(line, problem)`` for each bad line, and whether a bad line was not UTF-8."""
     records, problems, not_utf8 = [], [], False
     with open(path, "rb") as handle:
@@ -145,7 +150,7 @@ def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list
             if problem is None:
                 try:
                     record = json.loads(line)
-                    problem = check_record(record, fields)
+                    problem = check_record(record, fields, allowed)
                 except json.JSONDecodeError as error:
                     problem = f"invalid JSON ({error.msg} at column {error.colno})"
             if problem:
@@ -155,11 +160,12 @@ def _read_records(path: Path, fields: dict[str, type]) -> tuple[list[dict], list
     return records, problems, not_utf8
 
 
-def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = None) -> list[dict]:
+def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = None,
+               allowed: dict[str, tuple] | None = None) -> list[dict]:
     """Read a JSONL file, checking every line; raise :class:`DataError` listing each bad line.
 
     Blank lines are allowed (they hold no record). ``schema`` is a name from :data:`SCHEMAS` or a
-    ``{field: type}`` dict.
+    ``{field: type}`` dict; ``allowed`` names the values a field may take (``{"label": ("a", "b")}``).
     """
     path = data_path(name)
     if not path.exists():
@@ -169,7 +175,7 @@ def load_jsonl(name: str | os.PathLike, schema: str | dict[str, type] | None = N
     if isinstance(schema, str) and schema not in SCHEMAS:
         raise DataError(f"{schema!r} is not a schema", str(path), f"choose one of {', '.join(SCHEMAS)}")
     fields = SCHEMAS[schema] if isinstance(schema, str) else (schema or {})
-    records, problems, not_utf8 = _read_records(path, fields)
+    records, problems, not_utf8 = _read_records(path, fields, allowed)
     expected = f" with the fields {', '.join(fields)}" if fields else ""
     if len(problems) == 1:
         number, problem = problems[0]

@@ -188,3 +188,10 @@ def test_interleave_spreads_every_group_evenly():
     assert min(per_batch) >= 2 and max(per_batch) <= 3, per_batch  # 60/170 of 8 is 2.8
     assert data.interleave([refusals, answers], seed=3) == mixed
     assert data.interleave([refusals, answers], seed=4) != mixed
+
+
+def test_allowed_values_are_checked_with_the_line(tmp_path):
+    path = write(tmp_path, ['{"label": "unsafe"}', '{"label": "maybe"}'])
+    with pytest.raises(DataError, match=r"bad.jsonl:2.*'maybe', not one of 'unsafe', 'benign'|'maybe', not one of 'unsafe', 'benign'.*bad.jsonl:2"):
+        data.load_jsonl(path, {"label": str}, allowed={"label": ("unsafe", "benign")})
+    assert data.load_jsonl(path, {"label": str}, allowed={"label": ("unsafe", "maybe")})[1]["label"] == "maybe"

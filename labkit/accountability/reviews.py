@@ -14,11 +14,10 @@ name, a pronoun or an office exactly, and swapping twice gives back the original
 """
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
-from labkit.data import data_path
+from labkit.data import data_path, load_jsonl, save_jsonl
 from labkit.errors import DataError
 
 # (man, woman) pairs: a counterfactual swaps within a pair.
@@ -82,34 +81,11 @@ def make_reviews(n_train: int = 480, n_test: int = 240, flip: float = 0.35, seed
     return rows
 
 
-def write_file(path: str | Path, rows: list[dict]) -> Path:
-    path = Path(path)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def load_reviews(name: str | Path = "staff_reviews.jsonl", split: str | None = None) -> list[dict]:
     """Read the reviews, checking each row so a bad edit fails with its line number."""
-    path = data_path(name)
-    if not path.exists():
-        raise DataError("no such file", str(path), "check the name; course files live in data/")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"invalid JSON ({error.msg})", f"{path}:{n}", "write one JSON object per line") from None
-        for key, kind in FIELDS.items():
-            if not isinstance(row, dict) or not isinstance(row.get(key), kind):
-                raise DataError(f"field {key!r} missing or not {kind.__name__}", f"{path}:{n}",
-                                f"give every row the fields {sorted(FIELDS)}")
-        if row["label"] not in LABELS:
-            raise DataError(f"label {row['label']!r} is not one of {LABELS}", f"{path}:{n}", "use 'positive' or 'negative'")
-        rows.append(row)
+    rows = load_jsonl(name, FIELDS, allowed={"label": LABELS})
     return [r for r in rows if split is None or r["split"] == split]
 
 
 if __name__ == "__main__":  # python -m labkit.accountability.reviews writes data/staff_reviews.jsonl
-    print(write_file(data_path("staff_reviews.jsonl").parent / "staff_reviews.jsonl", make_reviews()))
+    print(save_jsonl(make_reviews(), data_path("staff_reviews.jsonl")))

@@ -2,11 +2,10 @@
 unsafe compliance (an unsafe request answered) and benign refusal (a harmless one refused)."""
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
-from labkit.data import data_path
+from labkit.data import load_jsonl
 from labkit.errors import DataError
 
 PROMPT_FIELDS = {"prompt": str, "label": str, "category": str, "split": str}
@@ -15,37 +14,14 @@ LABELS = ("unsafe", "benign")
 REPLY_LABELS = ("complies", "refuses")
 
 
-def _load(name: str | Path, fields: dict[str, type], labels: tuple[str, ...]) -> list[dict]:
-    path = data_path(name)
-    if not path.exists():
-        raise DataError("no such file", str(path), "check the name; course files live in data/")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"invalid JSON ({error.msg})", f"{path}:{n}", "write one JSON object per line") from None
-        for key, kind in fields.items():
-            if not isinstance(row, dict) or not isinstance(row.get(key), kind):
-                raise DataError(f"field {key!r} missing or not {kind.__name__}", f"{path}:{n}",
-                                f"give every row the fields {sorted(fields)}")
-        if row["label"] not in labels:
-            raise DataError(f"label {row['label']!r} is not one of {labels}", f"{path}:{n}",
-                            f"use {' or '.join(map(repr, labels))}")
-        rows.append(row)
-    return rows
-
-
 def load_prompts(name: str | Path = "safety_prompts.jsonl") -> list[dict]:
     """Read the red-team prompts, checking each row so a bad edit fails with its line number."""
-    return _load(name, PROMPT_FIELDS, LABELS)
+    return load_jsonl(name, PROMPT_FIELDS, allowed={"label": LABELS})
 
 
 def load_replies(name: str | Path = "safety_replies.jsonl") -> list[dict]:
     """Read the hand-labelled (prompt, reply) pairs: each reply `complies` or `refuses`."""
-    return _load(name, REPLY_FIELDS, REPLY_LABELS)
+    return load_jsonl(name, REPLY_FIELDS, allowed={"label": REPLY_LABELS})
 
 
 def rate(flags: list[bool]) -> float:

@@ -3,7 +3,8 @@ from collections import Counter
 
 import pytest
 
-from labkit.accountability.reviews import load_reviews, make_reviews, write_file
+from labkit.accountability.reviews import load_reviews, make_reviews
+from labkit.data import save_jsonl
 from labkit.errors import DataError
 
 
@@ -30,7 +31,7 @@ def test_no_bias_without_flip_and_bad_flip_refused():
 
 
 def test_a_bad_row_names_its_line(tmp_path):
-    path = write_file(tmp_path / "r.jsonl", make_reviews(n_train=8, n_test=0))
+    path = save_jsonl(make_reviews(n_train=8, n_test=0), tmp_path / "r.jsonl")
     lines = path.read_text().splitlines()
     lines[2] = json.dumps({**json.loads(lines[2]), "label": "great"})
     path.write_text("\n".join(lines) + "\n")
