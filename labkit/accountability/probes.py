@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from labkit import evaluate
 from labkit.errors import DataError
 
 
@@ -82,14 +83,6 @@ def next_word_logprobs(model, tokenizer, prompts: Sequence[str], words: Sequence
     if split:
         raise DataError(f"{split} are not single tokens for this tokenizer", "next_word_logprobs",
                         "choose words that the tokenizer keeps whole after a space")
-    columns = torch.tensor([i[0] for i in ids])
-    device = next(model.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "right"  # pads after the prompt: positions stay put
-    try:
-        batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    finally:
-        tokenizer.padding_side = side
-    logits = model(**batch).logits.float()
-    last = batch["attention_mask"].sum(dim=1) - 1  # each prompt's own last token
-    logprobs = torch.log_softmax(logits[torch.arange(len(prompts)), last], dim=-1)
-    return logprobs[:, columns.to(device)].cpu().numpy()
+    columns = [i[0] for i in ids]
+    logits = evaluate.next_token_logits(model, tokenizer, list(prompts), batch_size=len(prompts))  # one forward
+    return torch.log_softmax(logits.float(), dim=-1)[:, columns].cpu().numpy()
