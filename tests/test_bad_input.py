@@ -112,6 +112,52 @@ DATA_CASES = [
          config=with_changes(data={"train_file": "sub"}), files={"sub/x.jsonl": jsonl(GOOD)}),
 ]
 
+def chat(*turns: tuple[str, str], split: str | None = None) -> dict:
+    """A chat record from (role, content) turns."""
+    return {"messages": [{"role": role, "content": text} for role, text in turns], **({"split": split} if split else {})}
+
+
+CHATS = [chat(("user", f"What is code word {i}?"), ("assistant", f"Word {i % 4}")) for i in range(12)]
+CHAT_CONFIG = with_changes(data={"schema": "chat"})
+
+
+def chats_with(line: int, record) -> str:
+    """The good conversations with line ``line`` (1-based) replaced by ``record``."""
+    rows = [*CHATS]
+    rows[line - 1] = record
+    return jsonl(rows)
+
+
+CHAT_CASES = [
+    Case("a chat turn with an unknown role", DataError, ("{dir}/train.jsonl:3:", "messages[1].role is 'bot'", "expected one of"),
+         train=chats_with(3, chat(("user", "hi"), ("bot", "hello"))), config=CHAT_CONFIG),
+    Case("chat turns that do not alternate", DataError, ("{dir}/train.jsonl:5:", "role 'user' follows a 'user' message"),
+         train=chats_with(5, chat(("user", "hi"), ("user", "again?"), ("assistant", "hello"))), config=CHAT_CONFIG),
+    Case("a conversation that ends on the user", DataError, ("{dir}/train.jsonl:2:", "ends with a user turn"),
+         train=chats_with(2, chat(("user", "hi"), ("assistant", "hello"), ("user", "and then?"))), config=CHAT_CONFIG),
+    Case("a conversation opened by the assistant", DataError, ("{dir}/train.jsonl:4:", "'assistant' comes first"),
+         train=chats_with(4, chat(("assistant", "hello"), ("user", "hi"))), config=CHAT_CONFIG),
+    Case("a system message in the middle", DataError, ("{dir}/train.jsonl:6:", "only the first message may be one"),
+         train=chats_with(6, chat(("user", "hi"), ("system", "be brief"), ("assistant", "hello"))), config=CHAT_CONFIG),
+    Case("a chat turn without content", DataError, ("{dir}/train.jsonl:7:", "must be an object with 'role' and 'content'"),
+         train=chats_with(7, {"messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]}), config=CHAT_CONFIG),
+    Case("an empty chat turn", DataError, ("{dir}/train.jsonl:8:", "messages[1].content is empty"),
+         train=chats_with(8, chat(("user", "hi"), ("assistant", "  "))), config=CHAT_CONFIG),
+    Case("messages that are not a list", DataError, ("{dir}/train.jsonl:9:", "field 'messages' should be list"),
+         train=chats_with(9, {"messages": "user: hi"}), config=CHAT_CONFIG),
+    Case("question/answer records under the chat schema", DataError, ("{dir}/train.jsonl:1:", "missing field 'messages'"),
+         config=CHAT_CONFIG),
+    Case("several bad conversations, each named", DataError, ("{dir}/train.jsonl: 2 bad lines", "train.jsonl:1:",
+                                                              "train.jsonl:12:"),
+         train=jsonl([chat(("user", "hi"))] + CHATS[1:11] + [chat(("user", "a"), ("bot", "b"))]), config=CHAT_CONFIG),
+    Case("conversations with a system message (accepted)", None, config=CHAT_CONFIG, counts={"raw": 12},
+         train=jsonl([{"messages": [{"role": "system", "content": "Be brief."}, *r["messages"]]} for r in CHATS])),
+    Case("training copies of held-out conversations (accepted, dropped and counted)", None,
+         config=with_changes(data={"schema": "chat", "dedupe_against_test": True}),
+         train=jsonl([{**r, "split": "test"} for r in CHATS[:3]] + CHATS[3:] + CHATS[:2]),
+         counts={"train_also_in_test": 2, "test_also_in_train": 0, "test": 3, "train": 9}),
+]
+
 SECTIONS = {"data": "trian_file", "model": "nmae", "training": "learning_rte", "lora": "lora_alhpa",
             "evaluation": "max_new_token", "export": "enabeld", "monitoring": "log_fiel"}
 SUGGESTED = {"data": "train_file", "model": "name", "training": "learning_rate", "lora": "lora_alpha",
@@ -171,7 +217,7 @@ CONFIG_CASES = [
          files={"sub/x.yaml": "a: 1\n"}),
 ]
 
-CASES = DATA_CASES + CONFIG_CASES
+CASES = DATA_CASES + CHAT_CASES + CONFIG_CASES
 
 
 def write_case(case: Case, folder: Path) -> Path:

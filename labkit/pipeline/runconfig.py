@@ -45,6 +45,10 @@ class DataSection:
     test_fraction: float = 0.2  # used when there is neither a test file nor a split field
     max_chars: int = 2000  # drop records longer than this (prompt + answer, or all turns of a conversation)
     system_prompt: str | None = None  # added to conversations without a system message of their own
+    # a training record that asks a held-out question: false drops the held-out record (the score stays
+    # honest, the test set shrinks); true drops the training record (the test set stays whole: a capstone's
+    # fixed split)
+    dedupe_against_test: bool = False
 
 
 @dataclass
@@ -100,6 +104,10 @@ class MonitoringSection:
     max_regression: float = 0.05  # alert if answer-match falls this far below the base model or last run
 
 
+# (section, key): default, for keys added after the config format was in use (left out of to_dict at their default)
+ADDED_KEYS = {("data", "dedupe_against_test"): False}
+
+
 @dataclass
 class PipelineConfig:
     """A whole run: the profile, the run's name and one section per stage."""
@@ -116,8 +124,16 @@ class PipelineConfig:
     source: str | None = field(default=None, repr=False)  # the YAML file it came from (not a key)
 
     def to_dict(self) -> dict:
-        """The config as plain data (what ``config.yaml`` in the run folder holds)."""
-        return {k: v for k, v in asdict(self).items() if k != "source"}
+        """The config as plain data (what ``config.yaml`` in the run folder holds).
+
+        A key added after configs were in use is left out while it holds its default, so an older
+        config keeps its hash and the run folders stamped with it stay its own (see :data:`ADDED_KEYS`).
+        """
+        values = {k: v for k, v in asdict(self).items() if k != "source"}
+        for (section, key), default in ADDED_KEYS.items():
+            if values[section][key] == default:
+                del values[section][key]
+        return values
 
     def config_hash(self) -> str:
         """A short hash of the settings: a run folder belongs to one config."""

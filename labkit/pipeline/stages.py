@@ -124,11 +124,13 @@ def question(record: dict) -> str:
 def clean(records: list[dict], max_chars: int) -> tuple[list[dict], dict]:
     """Drop too-long records and exact duplicates (after whitespace normalisation); count each.
 
-    A record's length is the characters of all its turns (prompt + answer for qa)."""
+    A record's length is the characters of all its turns (prompt + answer for qa). Two copies on
+    either side of the split are not duplicates but a leak: both stay, for :func:`prepare_data`'s
+    leak check to count, whichever comes first in the file."""
     kept, seen, counts = [], set(), {"too_long": 0, "duplicates": 0}
     for record in records:
         turns = _turns(record)
-        key = tuple((role, text.lower()) for role, text in turns)
+        key = (record.get("split") == "test", tuple((role, text.lower()) for role, text in turns))
         if sum(len(text) for _, text in turns) > max_chars:
             counts["too_long"] += 1
         elif key in seen:
@@ -151,8 +153,11 @@ def _split(records: list[dict], config) -> tuple[list[dict], list[dict]]:
 def prepare_data(config: PipelineConfig) -> tuple[list[dict], list[dict], dict]:
     """Stage 1 in memory: the cleaned train and test records and the counts; nothing is written.
 
-    Held-out records whose question is also a training question are dropped (a leak inflates the
-    score); if that, or cleaning, leaves either side empty, there is nothing to run: a DataError.
+    A held-out question that a training record also asks is a leak (it inflates the score). By
+    default the held-out record is dropped (``test_also_in_train``); with
+    ``data.dedupe_against_test`` the training records that ask it are dropped instead
+    (``train_also_in_test``), so the test set stays whole. If that, or cleaning, leaves either side
+    empty, there is nothing to run: a DataError.
     """
     cfg, base = config.data, Path(config.source).parent if config.source else None
     train_file = resolve_data_file(cfg.train_file, base)
@@ -164,14 +169,22 @@ def prepare_data(config: PipelineConfig) -> tuple[list[dict], list[dict], dict]:
     cleaned, counts = clean(raw, cfg.max_chars)
     train_set, test_set = _split(cleaned, config)
     # a held-out question that training also asks (in any user turn) would measure memory, not generalisation
+    repeats = 0
+    if cfg.dedupe_against_test:
+        test_questions = {question(r).lower() for r in test_set}
+        kept = [r for r in train_set if not any(role == "user" and text.lower() in test_questions
+                                                for role, text in _turns(r))]
+        repeats, train_set = len(train_set) - len(kept), kept
     train_questions = {text.lower() for r in train_set for role, text in _turns(r) if role == "user"}
     leaked = [r for r in test_set if question(r).lower() in train_questions]
     test_set = [r for r in test_set if r not in leaked]
-    counts = {"raw": len(raw), **counts, "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
+    counts = {"raw": len(raw), **counts, **({"train_also_in_test": repeats} if cfg.dedupe_against_test else {}),
+              "test_also_in_train": len(leaked), "train": len(train_set), "test": len(test_set)}
     if not train_set or not test_set:
         side = "training" if not train_set else "held-out"
-        why = ", ".join(f"{key.replace('_', ' ')}: {counts[key]}" for key in ("duplicates", "too_long", "test_also_in_train")
-                        if counts[key])
+        why = ", ".join(f"{key.replace('_', ' ')}: {counts[key]}" for key in ("duplicates", "too_long", "train_also_in_test",
+                                                                             "test_also_in_train")
+                        if counts.get(key))
         raise DataError(f"after cleaning no {side} record is left ({counts['train']} train, {counts['test']} test"
                         + (f"; dropped {why}" if why else "") + ")", str(train_file),
                         "add records; hold out questions that are not also training questions "

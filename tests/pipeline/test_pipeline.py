@@ -184,6 +184,36 @@ def test_conversations_are_cleaned_and_held_out_by_their_last_question(tmp_path)
     assert conversation[-1]["content"] == "Held out?"
 
 
+def test_dedupe_against_test_drops_the_training_copies_and_keeps_the_test_set_whole(tmp_path):
+    def chat(*pairs, split="train"):
+        return {"messages": [{"role": role, "content": text} for pair in pairs
+                             for role, text in zip(("user", "assistant"), pair)], "split": split}
+
+    held_out = [chat((f"Known {i}?", f"K{i}"), (f"Held out {i}?", f"H{i}"), split="test") for i in range(3)]
+    rows = [chat((f"Known {i}?", f"K{i}")) for i in range(6)] + held_out
+    planted = [{**held_out[0], "split": "train"},  # an exact copy on the training side: a leak, not a duplicate
+               chat(("  HELD   out 1?", "another answer")),  # the question again, in other case and spacing
+               chat(("Known 5?", "K5"), ("held out 2?", "H2"))]  # asked in a later turn of a longer conversation
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in planted[:1] + rows + planted[1:]))
+    values = tiny_config(tmp_path, data={"train_file": "c.jsonl", "schema": "chat"})
+    with pytest.raises(DataError, match="no held-out record is left.*test also in train: 3"):  # by default the test side goes
+        stages.prepare_data(parse_config(values, source=str(tmp_path / "run.yaml")))
+    values["data"]["dedupe_against_test"] = True
+    train_set, test_set, counts = stages.prepare_data(parse_config(values, source=str(tmp_path / "run.yaml")))
+    assert counts == {"raw": 12, "too_long": 0, "duplicates": 0, "train_also_in_test": 3, "test_also_in_train": 0,
+                      "train": 6, "test": 3}
+    assert test_set == [{**r, "split": "test"} for r in held_out] and all(r["split"] is None for r in train_set)
+
+
+def test_the_added_key_leaves_an_older_configs_hash_alone(tmp_path):
+    values = tiny_config(tmp_path)
+    plain, explicit = parse_config(values), parse_config({**values, "data": {**values["data"], "dedupe_against_test": False}})
+    assert "dedupe_against_test" not in plain.to_dict()["data"] and plain.config_hash() == explicit.config_hash()
+    on = parse_config({**values, "data": {**values["data"], "dedupe_against_test": True}})
+    assert on.to_dict()["data"]["dedupe_against_test"] is True and on.config_hash() != plain.config_hash()
+    assert "train_also_in_test" not in stages.prepare_data(plain)[2]
+
+
 def test_monitoring_alerts_on_a_regression():
     metrics = {"before": {"answer_match": 0.5}, "after": {"answer_match": 0.9}}
     ok = stages.monitoring_record(metrics, None, "abc", 0.05)
