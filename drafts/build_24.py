@@ -228,7 +228,7 @@ own `ClusterConfig` reader (which rejects unknown keys), and every key under `fs
 `DeepSpeedPlugin`; the ZeRO stage, offload devices and machine counts must be possible.
 """),
 ("code", """
-config_dir = Path(labkit.__file__).resolve().parents[1] / "configs" / "accelerate"
+config_dir = accelerate_configs.CONFIG_DIR
 for path in sorted(config_dir.glob("*.yaml")):
     cfg = accelerate_configs.load_accelerate_config(path)
     detail = (f"ZeRO-{cfg.deepspeed_config['zero_stage']}" if cfg.deepspeed_config

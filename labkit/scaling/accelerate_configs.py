@@ -18,6 +18,9 @@ import yaml
 
 from labkit.errors import ConfigError
 
+# the course's example configs (FSDP, DeepSpeed ZeRO-2/3, several machines)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+
 # accelerate's YAML names for FSDP fields that the plugin calls differently
 FSDP_ALIASES = {"offload_params": "cpu_offload", "transformer_layer_cls_to_wrap": "transformer_cls_names_to_wrap"}
 # keys `accelerate launch` reads itself rather than passing to DeepSpeedPlugin
