@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from labkit import evaluate
 from labkit.audio.features import N_MELS
 
 
@@ -92,7 +93,7 @@ def accuracy(model: nn.Module, features: torch.Tensor, labels: torch.Tensor, dev
     model = model.to(device).eval()
     preds = torch.cat([model(features[i:i + batch_size].to(device)).argmax(-1).cpu()
                        for i in range(0, len(labels), batch_size)])
-    return (preds == labels).float().mean().item()
+    return evaluate.accuracy(preds.tolist(), labels.tolist())
 
 
 def fine_tune(pretrained: AudioEncoder | None, n_classes: int, features: torch.Tensor, labels: torch.Tensor,

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from labkit import evaluate
+
 
 @dataclass
 class HeadRun:
@@ -26,7 +28,7 @@ class HeadRun:
     def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         with torch.no_grad():
             pred = self.head(torch.as_tensor(X, dtype=torch.float32)).argmax(-1).numpy()
-        return float(np.mean(pred == y))
+        return evaluate.accuracy(pred.tolist(), np.asarray(y).tolist())
 
 
 def train_head(X: np.ndarray, y: np.ndarray, n_classes: int, epochs: int, batch_size: int = 64, lr: float = 0.5,
