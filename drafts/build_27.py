@@ -25,9 +25,9 @@ course's ticket-routing task and on SmolLM2:
 2. **Memorisation, measured.** Random canaries ("Ana's PIN is 4-7-1.") are put into the fine-tuning
    data k times; their **exposure** (Carlini et al.'s secret-sharer test) without and with DP, and
    an extraction attempt by prompting.
-3. **Federated fine-tuning.** Clients with different data train locally and only send their
-   trainable weights; **FedAvg** averages them. Federated vs centralised vs each client alone, and
-   the bytes each round sends.
+3. **Federated fine-tuning of LoRA adapters.** Clients with different data fine-tune LoRA
+   adapters (peft) locally and only send those and the head; **FedAvg** averages them. Federated vs
+   centralised vs each client alone, and the bytes each round sends.
 """),
 ("code", COLAB_SETUP),
 ("code", """
@@ -185,11 +185,12 @@ with DP each text's influence on every step is clipped and drowned in noise, so 
 much closer to where the pretrained model put them. DP bounds memorisation of *every* example, rare secrets
 included, which data scrubbing (notebook 07) cannot promise for the secrets it misses.
 
-## Federated fine-tuning with FedAvg
+## Federated fine-tuning of LoRA adapters with FedAvg
 Five clients (say, five offices) each hold tickets of only two departments: non-identical data.
-They never share tickets. Each round the server sends the trainable weights, each client trains
-a local epoch on its own data, and the server averages what comes back, weighted by each client's
-number of examples. That average is all of FedAvg:
+They never share tickets. Each client fine-tunes the same **LoRA adapters** (peft, on MiniLM's
+attention query and value projections) and a classification head; each round the server sends
+the trainable weights, each client takes a few SGD steps on its own data, and the server averages
+what comes back, weighted by each client's number of examples. That average is all of FedAvg:
 """),
 ("code", """
 def fedavg_by_hand(states, sizes):
@@ -198,62 +199,106 @@ def fedavg_by_hand(states, sizes):
 
 
 clients = federated.label_skew_split(y_train, n_clients=5, labels_per_client=2, seed=shifted(0))
-Xt, yt = torch.as_tensor(X_train), torch.as_tensor(y_train)
 for i, idx in enumerate(clients):
     print(f"client {i}: {len(idx):3} tickets, departments {sorted({LABELS[j] for j in y_train[idx]})}")
 states = [{"w": torch.randn(3, 2)} for _ in clients]  # any weights: the two must agree
 assert torch.allclose(fedavg_by_hand(states, [len(c) for c in clients])["w"],
                       federated.fedavg(states, [len(c) for c in clients])["w"])
 """),
+("md", """
+The adapters sit in MiniLM's **last** layer (peft's LoRA on `query` and `value`), the head on its
+sentence embedding. The five layers below are frozen, so they compute the same thing in every
+round: each client runs them once over its tickets and keeps what enters the last layer
+(`federated.top_layer_inputs`). A training step then costs one layer instead of six, and nothing
+is approximated: the check below compares the sentence embeddings computed from that cache with
+those of the whole encoder (sentence-transformers, above).
+"""),
 ("code", """
-ROUNDS, LR = profile.pick(ci=20, cpu=40, gpu=40), 0.5
-torch.manual_seed(shifted(0))
-server = torch.nn.Linear(X_train.shape[1], len(LABELS))
-score = lambda head: dp.HeadRun(head, None, None, None).accuracy(X_test, y_test)
+from peft import set_peft_model_state_dict
+
+bert = models.load_model(profile.encoder, kind="encoder")  # the same MiniLM, as a transformers BertModel (fp32)
+bert_tokenizer = models.load_tokenizer(profile.encoder)
+S_train = federated.top_layer_inputs(bert, bert_tokenizer, [r["text"] for r in train_rows])
+S_test = federated.top_layer_inputs(bert, bert_tokenizer, [r["text"] for r in test_rows])
+yt, y_te = torch.as_tensor(y_train), torch.as_tensor(y_test)
+server = federated.lora_classifier(bert, len(LABELS), r=8, seed=shifted(0))
+with torch.no_grad():  # LoRA's B starts at zero: the adapted layer computes what the frozen one does
+    cached = server.get_base_model().embed(S_test[list(range(len(test_rows)))]).numpy()
+print(f"trainable: {models.parameter_count(server, trainable_only=True):,} parameters (LoRA r=8 on query and value "
+      f"of the last layer, and the head) of MiniLM's {models.parameter_count(bert):,}")
+print(f"sentence embeddings from the cache vs the whole encoder: max difference {np.abs(cached - X_test).max():.1e}")
+assert np.abs(cached - X_test).max() < 1e-4, "the cached last layer must compute the encoder's own embeddings"
+"""),
+("code", """
+ROUNDS, STEPS, LR, BATCH = profile.pick(ci=8, cpu=20, gpu=20), 3, 0.5, 16  # STEPS: local SGD steps per round
+sizes = [len(idx) for idx in clients]
+worker = federated.lora_classifier(bert, len(LABELS), r=8, seed=shifted(0))  # plays each client in turn
 fed_curve = []
 for rnd in range(ROUNDS):
+    sent = federated.trainable_state(server)  # server -> clients: adapters and head, nothing else
     states = []
     for i, idx in enumerate(clients):
-        local = torch.nn.Linear(X_train.shape[1], len(LABELS))
-        local.load_state_dict(server.state_dict())
-        states.append(federated.local_train(local, Xt[idx], yt[idx], epochs=1, lr=LR, seed=shifted(rnd * 10 + i)))
-    server.load_state_dict(federated.fedavg(states, [len(idx) for idx in clients]))
-    fed_curve.append(score(server))
+        set_peft_model_state_dict(worker, sent)
+        states.append(federated.local_train(worker, S_train.subset(idx), yt[idx], epochs=1, lr=LR, batch_size=BATCH,
+                                            max_steps=STEPS, seed=shifted(rnd * 10 + i)))
+    set_peft_model_state_dict(server, federated.fedavg(states, sizes))  # clients -> server, averaged
+    fed_curve.append(federated.accuracy(server, S_test, y_te))
+print("federated accuracy per round:", np.round(fed_curve, 3))
+"""),
+("md", """
+The two baselines get the same adapters, head and number of SGD steps: **centralised** training
+pools every ticket in one place (what federated learning avoids) and takes as many steps as all
+clients together; **each client alone** takes as many steps as it did in the federation, on its own
+two departments only.
+"""),
+("code", """
+central_model = federated.lora_classifier(bert, len(LABELS), r=8, seed=shifted(0))
+federated.local_train(central_model, S_train, yt, epochs=ROUNDS, lr=LR, batch_size=BATCH,
+                      max_steps=ROUNDS * STEPS * len(clients), seed=shifted(0))
+central = federated.accuracy(central_model, S_test, y_te)
 alone = []
 for i, idx in enumerate(clients):
-    torch.manual_seed(shifted(i))
-    head = torch.nn.Linear(X_train.shape[1], len(LABELS))
-    federated.local_train(head, Xt[idx], yt[idx], epochs=ROUNDS, lr=LR, seed=shifted(i))
-    alone.append(score(head))
-central = dp.train_head(X_train, y_train, len(LABELS), epochs=ROUNDS, lr=LR, seed=shifted(0)).accuracy(X_test, y_test)
+    own = federated.lora_classifier(bert, len(LABELS), r=8, seed=shifted(i))
+    federated.local_train(own, S_train.subset(idx), yt[idx], epochs=ROUNDS, lr=LR, batch_size=BATCH,
+                          max_steps=ROUNDS * STEPS, seed=shifted(i))
+    alone.append(federated.accuracy(own, S_test, y_te))
 print(f"on the union's test set: federated {fed_curve[-1]:.3f}, centralised {central:.3f}, "
       f"each client alone {np.round(alone, 3)}")
 """),
 ("code", """
-assert fed_curve[-1] > max(alone) + 0.25, f"FedAvg should beat every client alone: {fed_curve[-1]} vs {alone}"
-assert fed_curve[-1] > central - 0.08, f"FedAvg should come close to centralised training: {fed_curve[-1]} vs {central}"
+best_alone = max(alone)
+assert fed_curve[-1] > best_alone + 0.25, f"FedAvg should beat every client alone: {fed_curve[-1]} vs {alone}"
+assert fed_curve[-1] - best_alone > 0.7 * (central - best_alone), \\
+    f"FedAvg should close most of the gap from one client to centralised training: {fed_curve[-1]} vs {central}"
 """),
 ("code", """
-sent = federated.state_bytes(server.state_dict())
-full = sent + sum(p.numel() * p.element_size() for p in encoder.parameters())
-print(f"per client and round: trainable head {sent:,} B vs full model (encoder + head) {full:,} B, "
+update = federated.trainable_state(server)
+sent = federated.state_bytes(update)
+full = sum(p.numel() * p.element_size() for p in bert.parameters()) + federated.state_bytes(
+    {k: v for k, v in update.items() if ".head." in k})  # the whole model: encoder and head
+print(f"per client and round: adapters + head {sent:,} B ({len(update)} tensors) vs full model {full:,} B, "
       f"{full / sent:,.0f}x more")
 print(f"all {ROUNDS} rounds, {len(clients)} clients, both directions: {2 * ROUNDS * len(clients) * sent / 1e6:.2f} MB "
       f"vs {2 * ROUNDS * len(clients) * full / 1e9:.1f} GB")
+assert sum(t.numel() for t in update.values()) == models.parameter_count(server, trainable_only=True), \\
+    "what travels is exactly what trains"
+assert full > 1000 * sent, (sent, full)
+"""),
+("code", """
 fig, ax = plt.subplots(figsize=(6, 3.4))
-ax.plot(range(1, ROUNDS + 1), fed_curve, label="FedAvg")
-ax.axhline(central, color="C1", ls="--", label="centralised"), ax.axhline(max(alone), color="C2", ls=":", label="best client alone")
-ax.set(xlabel="round", ylabel="test accuracy (union)", title="federated fine-tuning of the head"), ax.legend()
+ax.plot(range(1, ROUNDS + 1), fed_curve, "o-", label="FedAvg (LoRA + head)")
+ax.axhline(central, color="C1", ls="--", label="centralised"), ax.axhline(best_alone, color="C2", ls=":", label="best client alone")
+ax.set(xlabel="round", ylabel="test accuracy (union)", title="federated fine-tuning of LoRA adapters"), ax.legend()
 plt.tight_layout()
 """),
 ("md", """
-Each client alone only knows its two departments and fails on the rest; FedAvg reaches close to
-the centralised head without any ticket leaving its client, and each round only sends the
-trainable part (here the head; with a LoRA it is the adapter: kilobytes or megabytes instead of the
-full weights). Two notes. With a LoRA, averaging A and B separately is not the average of the
-products B·A, one reason federated LoRA methods differ. And federated learning alone is not
-private: the updates themselves can leak data, which is why it is combined with DP (clip and noise
-each client's update) and secure aggregation.
+Each client alone only knows its two departments and fails on the rest; FedAvg comes close to
+centralised training without any ticket leaving its client, and each round only sends the
+adapters and the head: kilobytes instead of the full weights (the numbers above). Two notes.
+Averaging LoRA's A and B separately is not the average of the products B·A that each client
+learnt, one reason federated LoRA methods differ (some freeze A, some average the products). And
+federated learning alone is not private: the updates themselves can leak data, which is why it is
+combined with DP (clip and noise each client's update) and secure aggregation.
 
 **Why not Flower?** Flower (`flwr`) runs the same loop with clients and a server as processes; its
 simulation engine needs Ray (`flwr[simulation]`), a heavy dependency for two CPU cores and not part
@@ -269,12 +314,16 @@ exercises.check(exposure_rank_4, math.log2(1000) - 2, hint="log2(4) = 2; log2(10
 """),
 ("md", """
 **2. Fewer repetitions.** Rebuild `lm_data` with each canary inserted once (`K = 1`) and retrain
-`plain_lora`: does the mean exposure without DP stay above the DP run's? Report `True` or `False`
-from your run (the check accepts what your own numbers say).
+`plain_lora`: does the mean exposure without DP stay above the DP run's (`after_dp`, each canary
+4x)? Answer `True` or `False`; the check below runs the same K = 1 fine-tune and compares.
 """),
 ("code", """
-k1_still_higher = None  # TODO: exposure(new plain_lora).mean() > after_dp.mean()
-exercises.check(k1_still_higher, ok=isinstance(k1_still_higher, bool), hint="Answer with the boolean your run gives.")
+k1_still_higher = None  # TODO: exposure(plain LoRA trained with K = 1).mean() > after_dp.mean()
+keep = list(range(N_TICKETS)) + [N_TICKETS + K * j for j in range(len(secrets))]  # the tickets, each canary once
+k1_data = torch.utils.data.TensorDataset(*(t[keep] for t in lm_data.tensors))  # one cached row per training text
+k1_lora, _ = canaries.train_lora_head(k1_data, epochs=LM_EPOCHS, lr=1e-2, seed=shifted(0))
+exercises.check(k1_still_higher, bool(exposure(k1_lora).mean() > after_dp.mean()),
+                hint="Keep the tickets and one copy of each canary, train without target_epsilon, compare the means.")
 """),
 ("md", """
 ## Summary
@@ -283,8 +332,9 @@ exercises.check(k1_still_higher, ok=isinstance(k1_still_higher, bool), hint="Ans
 * **Canary exposure** measures memorisation directly: a few repetitions of a secret in the
   fine-tuning data make it rank at the top, and prompting extracts it; DP keeps exposure near
   that of a secret never seen.
-* **FedAvg** lets clients with different data train together without sharing data, far better
-  than each alone and close to centralised training; only the trainable weights travel each round.
+* **FedAvg** over LoRA adapters lets clients with different data fine-tune together without
+  sharing data, far better than each alone and most of the way to centralised training; only the
+  adapters and the head travel each round.
 
 Next: **28 · Ethics and accountability**.
 """),

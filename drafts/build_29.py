@@ -188,6 +188,9 @@ for stage in stages.STAGES:
     print(f"{stage:10} {json.dumps(result.summaries[stage], default=str)[:120]}")
 metrics = json.loads((result.artefact("evaluation") / "metrics.json").read_text())
 before, after = metrics["before"], metrics["after"]
+resolved = yaml.safe_load((result.artefact("setup") / "resolved_config.yaml").read_text())
+SEED = resolved["sft_config"]["seed"]  # the seed the trainer used, as the run recorded it
+print(f"training seed {SEED} (the config's {runconfig.load_config(config_path).training.seed}, moved by LABKIT_SEED if set)")
 """),
 ("code", """
 import pandas as pd
@@ -195,6 +198,7 @@ import pandas as pd
 pd.DataFrame({"before (base model)": before, "after (fine-tuned)": after}).T.assign(held_out=metrics["n_test"]).round(3)
 """),
 ("code", """
+assert SEED == resolved["pipeline"]["training"]["seed"] == shifted(runconfig.load_config(config_path).training.seed), SEED
 assert after["answer_match"] >= before["answer_match"] + 0.3, f"fine-tuning should raise answer-match: {before} -> {after}"
 assert after["answer_perplexity"] < before["answer_perplexity"] / 2, f"the gold answers should become likelier: {before} -> {after}"
 """),
@@ -306,7 +310,8 @@ model_card = {
     "metrics": {f"{k} {when}": v for when, m in (("before", before), ("after", after)) for k, v in m.items()}
                | {"served reply equals in-process": f"{sum(a == b for a, b in zip(served, in_process))}/{len(asked)}",
                   "drift p-value, off-topic window": loud.p_value},
-    "limitations": (f"{result.summaries['finetune']['steps']} LoRA steps on {counts['train']} records; answer-match counts the gold "
+    "limitations": (f"{result.summaries['finetune']['steps']} LoRA steps (training seed {SEED}) on {counts['train']} records; "
+                    "answer-match counts the gold "
                     "answer anywhere in a short reply; measured on this file's held-out split only."),
     "ethical_considerations": "The model repeats what the file says, errors included; check the data before serving it to anyone.",
 }

@@ -29,6 +29,7 @@ import yaml
 from labkit.data import SCHEMAS, data_dir
 from labkit.errors import ConfigError
 from labkit.profiles import PROFILE_NAMES, Profile
+from labkit.seeding import shifted
 
 # qa and prompt-completion: one question, one answer; chat: conversations, loss on every assistant turn
 SUPPORTED_SCHEMAS = ("qa", "prompt-completion", "chat")
@@ -323,9 +324,14 @@ def load_config(path: str | Path) -> PipelineConfig:
 
 
 def with_profile(config: PipelineConfig, profile: Profile) -> PipelineConfig:
-    """The config with every ``None`` size filled from the profile: what actually runs."""
+    """The config with every ``None`` size filled from the profile: what actually runs.
+
+    ``training.seed`` is moved by ``$LABKIT_SEED`` as every labkit training seed is
+    (:func:`labkit.seeding.shifted`; unset, it stays the config's), so a run under another seed is
+    another config: its hash, run folder stamp and ``resolved_config.yaml`` record the seed it used.
+    """
     model = replace(config.model, name=config.model.name or profile.lm, dtype=config.model.dtype or profile.dtype)
-    training = replace(config.training, **{
+    training = replace(config.training, seed=shifted(config.training.seed), **{
         key: getattr(profile, key) for key in ("max_steps", "learning_rate", "per_device_train_batch_size", "max_length")
         if getattr(config.training, key) is None})
     lora = replace(config.lora, r=config.lora.r or profile.lora_r, lora_alpha=config.lora.lora_alpha or profile.lora_alpha)

@@ -4,8 +4,9 @@ Stages, each leaving an artefact in its own folder of the run folder:
 
 1. ``data``        cleaned train/test JSONL and the counts of what cleaning removed
 2. ``model``       ``model_card.json``: name, parameters, dtype, special tokens, chat template
-3. ``setup``       ``resolved_config.yaml``: the config with profile defaults filled in, and the
-                   TRL ``SFTConfig`` and peft ``LoraConfig`` built from it
+3. ``setup``       ``resolved_config.yaml``: the config with profile defaults filled in (and the
+                   training seed the run used: ``training.seed`` moved by ``$LABKIT_SEED``), and
+                   the TRL ``SFTConfig`` and peft ``LoraConfig`` built from it
 4. ``finetune``    the LoRA adapter (and the trainer's checkpoints)
 5. ``evaluation``  ``metrics.json``: held-out answer perplexity and answer-match, base model vs tuned
 6. ``export``      the adapter merged into the base model, saved with its tokenizer and reloaded
@@ -44,7 +45,6 @@ from labkit import atomic, data, evaluate, models, train
 from labkit.errors import ConfigError, DataError, ModelError, disk_errors
 from labkit.pipeline.runconfig import PipelineConfig, load_config, resolve_data_file, with_profile
 from labkit.profiles import Profile, profile as get_profile
-from labkit.seeding import set_seed
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pipeline_example.yaml"
 STAGES = ("data", "model", "setup", "finetune", "evaluation", "export", "monitoring")
@@ -253,6 +253,8 @@ def stage_setup(run: Run) -> dict:
 # ---- stage 4: fine-tuning --------------------------------------------------------------------
 
 def stage_finetune(run: Run) -> dict:
+    from transformers import set_seed as seed_everything
+
     sft, lora = _configs(run)
     records, system = run.records("train"), run.config.data.system_prompt
     if run.config.data.schema == "chat":  # pre-tokenised, every assistant turn in the loss
@@ -261,7 +263,7 @@ def stage_finetune(run: Run) -> dict:
         dataset = data.to_dataset(data.qa_to_chat(
             [{"question": r["prompt"], "answer": r["completion"]} for r in records], system))
     t = run.config.training
-    set_seed(t.seed)
+    seed_everything(t.seed)  # the resolved seed, already moved by $LABKIT_SEED: seeded as is, not shifted again
     tuned, result = train.train_sft(run.base_model(), run.tokenizer(), dataset, run.profile, sft.output_dir, lora=lora,
                                     live_plot=False, max_steps=t.max_steps, learning_rate=t.learning_rate,
                                     per_device_train_batch_size=t.per_device_train_batch_size,
@@ -408,7 +410,7 @@ def check(config: str | Path | PipelineConfig) -> PipelineConfig:
         models.check_available(name)
     except ModelError as error:
         raise error.at(where) from None
-    prepare_data(config)
+    prepare_data(with_profile(config, profile))  # the seed the run will use splits the data here too
     return config
 
 

@@ -288,6 +288,31 @@ def test_a_run_folder_refuses_a_changed_config(tmp_path):
     assert stages.run_pipeline(changed, run_dir=run_dir, until="data", fresh=True, verbose=False).ran == ["data"]
 
 
+def test_labkit_seed_moves_the_training_seed_and_the_run_records_it(tmp_path, monkeypatch):
+    """LABKIT_SEED (make robustness) reaches the pipeline's trainer; unset, the config's seed runs unchanged."""
+    from safetensors.torch import load_file
+
+    from labkit.pipeline.runconfig import with_profile
+    from labkit.profiles import profile as get_profile
+
+    config = write_config(tmp_path, tiny_config(tmp_path, training={"seed": 7}))
+    monkeypatch.delenv("LABKIT_SEED", raising=False)
+    plain = with_profile(load_config(config), get_profile("ci"))
+    first = stages.run_pipeline(config, run_dir=tmp_path / "seed0", until="finetune", verbose=False).folder
+    monkeypatch.setenv("LABKIT_SEED", "2")
+    moved = with_profile(load_config(config), get_profile("ci"))
+    assert (plain.training.seed, moved.training.seed) == (7, 9) and plain.config_hash() != moved.config_hash()
+    with pytest.raises(ConfigError, match="different config"):  # a run under another seed is another run
+        stages.run_pipeline(config, run_dir=tmp_path / "seed0", until="data", verbose=False)
+    second = stages.run_pipeline(config, run_dir=tmp_path / "seed2", until="finetune", verbose=False).folder
+    for folder, seed in ((first, 7), (second, 9)):
+        resolved = yaml.safe_load((folder / "3_setup" / "resolved_config.yaml").read_text())
+        assert resolved["pipeline"]["training"]["seed"] == resolved["sft_config"]["seed"] == seed
+        assert yaml.safe_load((folder / "config.yaml").read_text())["training"]["seed"] == seed
+    weights = [load_file(folder / "4_finetune" / "adapter" / "adapter_model.safetensors") for folder in (first, second)]
+    assert any(not weights[0][k].equal(weights[1][k]) for k in weights[0])  # another seed, another adapter
+
+
 def test_two_runs_of_one_config_give_identical_results(tmp_path):
     from safetensors.torch import load_file
 
