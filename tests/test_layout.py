@@ -24,7 +24,7 @@ ENTRY_POINTS = {"cli", "__main__"}
 # never another part's techniques; perf measures the techniques; the command line reaches everything.
 LAYERS = {"core": 0, "tasks": 1, "history": 2, "rag": 2, "dataprep": 2, "tuning": 2, "alignment": 2,
           "pipeline": 2, "evaluation": 2, "safety": 2, "serving": 2, "monitoring": 2, "accountability": 2,
-          "privacy": 2, "capstone": 2, "scaling": 2, "audio": 2,
+          "privacy": 2, "capstone": 2, "scaling": 2, "audio": 2, "vision": 2,
           "perf": 3, "entry": 4}
 
 

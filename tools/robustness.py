@@ -60,7 +60,9 @@ class Outcome:
 # notebook has none here, the first printed line of its first asserting cell stands in.
 EFFECT_LINES = {
     "12": r"^(prompt tuning|prefix tuning|IA3|LoKr|bottleneck adapter|LoRA)\s+accuracy",
+    "25": r"^(mean VQA accuracy|with the wrong pictures)",
     "26": r"^(held-out accuracy on the 8 kinds|pretrained minus scratch)",
+    "27": r"^(target eps|exposure (without|with) DP|on the union's test set)",
 }
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
