@@ -1,7 +1,7 @@
 """SmolVLM fine-tuned by name (notebook 25, `gpu` profile): the same pictures and questions, a real pretrained VLM.
 
-SmolVLM-256M is notebook 25's architecture at full size: a SigLIP encoder, pixel shuffle, a projector and SmolLM2-135M,
-pretrained on millions of images. Here it gets LoRA adapters on its LM's attention and is trained on the answer
+SmolVLM-256M is notebook 25's recipe at full size: a SigLIP encoder, pixel shuffle (4 x 4 blocks), a linear connector
+and SmolLM2-135M, pretrained on image-text data. Here it gets LoRA adapters on its LM's attention and is trained on the answer
 tokens only, the way `vlm.train_stage` trains the small one. transformers loads it as Idefics3 (its family name).
 """
 
@@ -12,13 +12,16 @@ from PIL import Image
 
 from labkit import evaluate, models, train
 from labkit.profiles import Profile
-from labkit.vision.images import QUESTIONS, Scene
+from labkit.vision.images import COLOURS, COUNTS, QUESTIONS, SHAPES, Scene
 
 END = "<end_of_utterance>"
+ANSWERS = {*COLOURS, *SHAPES, *COUNTS}
+DIGITS = {str(i + 1): word for i, word in enumerate(COUNTS)}  # a pretrained VLM may answer "3" for "three"
 
 
 def prompt(question: str) -> str:
-    """SmolVLM's chat layout for one image and one question (what its chat template writes)."""
+    """SmolVLM's chat layout for one image and one question, as its chat template writes it
+    (`<|im_start|>User:<image>{text}<end_of_utterance>\nAssistant:`); the processor expands `<image>`."""
     return f"<|im_start|>User:<image>{QUESTIONS[question]} Answer with one word.{END}\nAssistant:"
 
 
@@ -43,7 +46,7 @@ def load(name: str, profile: Profile):
 def batch(processor, pictures: torch.Tensor, scenes: list[Scene], questions: list[str]) -> dict[str, torch.Tensor]:
     """Prompt + answer tokens per example, right-padded; labels mark only the answer and its end token."""
     tokenizer = processor.tokenizer
-    rows, labels, pixels = [], [], []
+    rows, labels, pixels, pixel_masks = [], [], [], []
     for image, scene, q in zip(to_pil(pictures), scenes, questions):
         encoded = processor(text=prompt(q), images=[image], return_tensors="pt")
         answer = tokenizer(" " + scene.answer(q) + END, add_special_tokens=False).input_ids
@@ -51,12 +54,17 @@ def batch(processor, pictures: torch.Tensor, scenes: list[Scene], questions: lis
         rows.append(ids + answer)
         labels.append([-100] * len(ids) + answer)
         pixels.append(encoded.pixel_values[0])
+        if "pixel_attention_mask" in encoded:
+            pixel_masks.append(encoded.pixel_attention_mask[0])
     width = max(map(len, rows))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
-            "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-            "labels": torch.tensor([r + [-100] * (width - len(r)) for r in labels]),
-            "pixel_values": torch.stack(pixels)}
+    out = {"input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
+           "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+           "labels": torch.tensor([r + [-100] * (width - len(r)) for r in labels]),
+           "pixel_values": torch.stack(pixels)}
+    if pixel_masks:  # which pixels are the image and which the processor's padding
+        out["pixel_attention_mask"] = torch.stack(pixel_masks)
+    return out
 
 
 def add_lora(model, profile: Profile, r: int = 8):
@@ -86,7 +94,7 @@ def fine_tune(model, processor, pictures: torch.Tensor, scenes: list[Scene], ste
         inputs = batch(processor, pictures[idx], [scenes[i] for i in idx], qs)
         inputs = {k: v.to(device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        with evaluate.autocast(device):
+        with _autocast(device, profile):
             loss = peft_model(**inputs).loss
         opt.zero_grad()
         scaler.scale(loss).backward()
@@ -97,11 +105,26 @@ def fine_tune(model, processor, pictures: torch.Tensor, scenes: list[Scene], ste
     return peft_model, losses
 
 
+def _autocast(device: torch.device, profile: Profile):
+    """The profile's precision (the GradScaler above follows it too); fp32 profiles get labkit's CPU bf16 rule."""
+    if profile.dtype in ("float16", "bfloat16"):
+        return torch.autocast(device.type, dtype=profile.torch_dtype)
+    return evaluate.autocast(device)
+
+
+def first_answer(reply: str) -> str:
+    """The first word of a reply that is one of the possible answers ("3" read as "three"), else its first word:
+    a pretrained VLM says "There are three circles." as readily as "three"."""
+    words = [w.strip(".,!?:;\"'").lower() for w in reply.split()]
+    words = [DIGITS.get(w, w) for w in words]
+    return next((w for w in words if w in ANSWERS), words[0] if words else "")
+
+
 @torch.no_grad()
 def answers(model, processor, pictures: torch.Tensor, question: str, batch_size: int = 16) -> list[str]:
-    """Greedy replies, their first word lower-cased (SmolVLM may add a full stop or a second word)."""
+    """Greedy replies (a few tokens), each read by `first_answer`."""
     tokenizer = processor.tokenizer
-    tokenizer.padding_side = "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
     device = next(model.parameters()).device
     words = []
     images = to_pil(pictures)
@@ -110,10 +133,10 @@ def answers(model, processor, pictures: torch.Tensor, question: str, batch_size:
         inputs = processor(text=[prompt(question)] * len(chunk), images=[[im] for im in chunk], return_tensors="pt",
                            padding=True).to(device)
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
-        for reply in tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True):
-            first = reply.strip().split()
-            words.append(first[0].strip(".,!").lower() if first else "")
+        out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+        words += [first_answer(r) for r in tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:],
+                                                                 skip_special_tokens=True)]
+    tokenizer.padding_side = side
     return words
 
 

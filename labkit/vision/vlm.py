@@ -1,8 +1,9 @@
 """A vision-language model built the LLaVA way: vision encoder -> projector -> the LM's input embeddings.
 
-The encoder turns an image into a grid of feature vectors (patch features); SmolVLM's *pixel shuffle* folds each
-2 x 2 block of the grid into one longer vector, so 16 patches become 4 visual tokens that lose nothing; a two-layer
-MLP, the projector, maps each into a vector the size of one of SmolLM2's token embeddings. Those visual tokens go
+The encoder turns an image into a grid of feature vectors (patch features); *pixel shuffle* (Idefics3 folds 2 x 2
+blocks of its grid, SmolVLM 4 x 4) folds each 2 x 2 block of the grid into one longer vector, so 16 patches become
+4 visual tokens that lose nothing; a two-layer MLP, the projector, maps each into a vector the size of one of
+SmolLM2's token embeddings. Those visual tokens go
 in front of the question's text tokens and the LM answers as it would answer text. Training goes in two stages, as
 LLaVA's: stage 1 trains only the projector (the LM and the encoder frozen: the projector learns to speak the LM's
 language), stage 2 adds LoRA adapters on the LM, so the LM learns to use what it sees.
@@ -65,13 +66,17 @@ def pixel_shuffle(patches: torch.Tensor, factor: int = SHUFFLE) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, (side // factor) ** 2, factor * factor * d)
 
 
-def pretrain_vision(images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int, lr: float = 3e-3,
+def pretrain_vision(images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int, lr: float = 1e-2,
                     batch_size: int = 64) -> tuple[VisionEncoder, list[float]]:
-    """Train the encoder to name each image's colour, shape and count (summed cross-entropy); returns it frozen."""
+    """Train the encoder to name each image's colour, shape and count (summed cross-entropy); returns it frozen.
+
+    A one-cycle schedule (warm up to `lr`, then anneal to ~0) makes the result stable: at a constant 3e-3 the
+    held-out count accuracy after 200 steps ranged 0.60-0.99 over seeds 0-2, with this schedule 0.96-1.00 over 0-3."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     enc = VisionEncoder().train()
     opt = torch.optim.AdamW(enc.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
     for _ in range(steps):
         idx = torch.randint(len(images), (batch_size,), generator=gen)
@@ -79,6 +84,7 @@ def pretrain_vision(images: torch.Tensor, labels: torch.Tensor, steps: int, seed
         opt.zero_grad()
         loss.backward()
         opt.step()
+        schedule.step()
         losses.append(loss.item())
     enc.eval().requires_grad_(False)
     return enc, losses
@@ -93,8 +99,9 @@ def attribute_accuracy(enc: VisionEncoder, images: torch.Tensor, labels: torch.T
 
 class Projector(nn.Module):
     """LLaVA-1.5's projector, Linear -> GELU -> Linear, from (shuffled) patch features to the LM's embedding size,
-    after a LayerNorm: a small encoder trained here has features of arbitrary scale (Idefics3's connector and
-    Qwen2-VL's merger also normalise first)."""
+    after a LayerNorm: a small encoder trained here has features of no set scale (SigLIP, the encoder of Idefics3 and
+    SmolVLM, ends in a LayerNorm of its own; Qwen2-VL's merger normalises first too). Without it stage 1 barely
+    learned in the drafts (drafts/README.md)."""
 
     def __init__(self, vision_dim: int, lm_dim: int):
         super().__init__()
@@ -149,7 +156,7 @@ class VLM(nn.Module):
     def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(batch, n_visual_tokens, lm_dim): the image as the LM sees it."""
         with torch.no_grad():
-            patches = self.vision.patches(images)
+            patches = self.vision.eval().patches(images)  # eval: `model.train()` must not move its BatchNorm statistics
         return self.projector(pixel_shuffle(patches, self.shuffle))
 
     def next_token_logits(self, images: torch.Tensor, questions: list[str]) -> torch.Tensor:

@@ -87,8 +87,10 @@ def test_projector_maps_four_shuffled_patches_to_the_lm_width(tiny_vlm):
     assert not torch.allclose(tokens[0], tokens[1])  # different pictures, different tokens
 
 
-def test_a_rows_logits_do_not_depend_on_the_padding_its_batch_needs(tiny_vlm):
-    """A short question padded on the left beside a longer one gets the logits it gets alone."""
+def test_a_rows_logits_do_not_depend_on_the_padding_its_batch_needs(tiny_vlm, monkeypatch):
+    """A short question padded on the left beside a longer one gets the logits it gets alone (in fp32: bf16 rounding
+    depends on the batch's shape)."""
+    monkeypatch.setenv("LABKIT_CPU_BF16", "0")
     x = images.render(images.make_scenes(2, seed=0), seed=0)
     mixed = tiny_vlm.next_token_logits(x, ["shape", "colour"])  # "What shape are they?" is the shorter
     alone = tiny_vlm.next_token_logits(x[:1], ["shape"])
@@ -195,3 +197,11 @@ def test_smolvlm_by_name_without_the_hub_names_the_profiles_that_work():
 
     with pytest.raises(ModelError, match="LABKIT_PROFILE=cpu"):
         smolvlm.load("HuggingFaceTB/SmolVLM-256M-Instruct", get_profile("ci"))
+
+
+def test_smolvlm_replies_are_read_for_the_first_possible_answer():
+    from labkit.vision import smolvlm
+
+    assert smolvlm.first_answer(" There are 3 circles.") == "three"
+    assert smolvlm.first_answer("Red.") == "red" and smolvlm.first_answer("It is a blue square") == "blue"
+    assert smolvlm.first_answer("Purple!") == "purple" and smolvlm.first_answer("") == ""
