@@ -174,7 +174,7 @@ mean = {stage: float(np.mean([s[q] for q in questions])) for stage, s in scores.
 print("mean VQA accuracy:", {stage: round(m, 3) for stage, m in mean.items()})
 print("caption exact match (all three right):", {stage: round(s["caption"], 3) for stage, s in scores.items()})
 assert mean["stage 2"] > mean["stage 1"] + 0.03, "adapting the LM should add to what the projector alone reached"
-assert scores["stage 2"]["caption"] > scores["before"]["caption"] + 0.3, "the VLM should describe whole pictures"
+assert scores["stage 2"]["caption"] > scores["before"]["caption"] + 0.2, "the VLM should describe whole pictures"  # chance: 1/36
 """),
 ("md", """
 **Is it looking?** An LM can score above chance without the image, from the answers' frequencies alone. Give
