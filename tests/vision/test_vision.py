@@ -205,3 +205,28 @@ def test_smolvlm_replies_are_read_for_the_first_possible_answer():
     assert smolvlm.first_answer(" There are 3 circles.") == "three"
     assert smolvlm.first_answer("Red.") == "red" and smolvlm.first_answer("It is a blue square") == "blue"
     assert smolvlm.first_answer("Purple!") == "purple" and smolvlm.first_answer("") == ""
+
+
+def test_the_fp16_path_trains_fp32_weights_over_an_fp16_lm():
+    """The gpu profile on a T4 (and LABKIT_DTYPE=float16): the LM's weights in fp16, what trains in fp32 (the
+    GradScaler unscales into fp32 gradients); the projector and LoRA must move and stay fp32, the base stay fp16.
+    Notebook 25 itself is not run in fp16 on CPU: this EPYC has no fp16 matmuls, a step takes ~17x longer."""
+    from peft import LoraConfig, get_peft_model
+
+    from labkit import train
+
+    tok = models.load_tokenizer(models.SMOLLM2)
+    lm = models.tiny_llama(seed=0, vocab_size=len(tok)).to(torch.float16).requires_grad_(False)
+    torch.manual_seed(0)
+    model = vlm.VLM(vlm.VisionEncoder().eval().requires_grad_(False), lm, tok)
+    model.lm = get_peft_model(lm, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    train.fp32_master_weights(model.lm)
+    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(p.dtype == torch.float32 for p in trained.values())
+    scenes = images.make_scenes(8, seed=0)
+    result = vlm.train_stage(model, images.render(scenes, seed=0), scenes, steps=3, seed=0, lr=1e-2, batch_size=4)
+    assert all(np.isfinite(result.losses))
+    after = dict(model.named_parameters())
+    assert all(after[n].dtype == torch.float32 for n in trained)
+    assert all(not torch.equal(trained[n], after[n]) for n in trained if "lora_A" in n or "projector" in n)
+    assert next(p for n, p in model.lm.named_parameters() if "q_proj.base_layer" in n).dtype == torch.float16
