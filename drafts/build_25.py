@@ -124,7 +124,7 @@ model = vlm.VLM(encoder, lm, tokenizer)
 row = tokenizer.tokenize(vlm.IMAGE_PREFIX) + ["<visual>"] * model.n_visual_tokens \\
     + tokenizer.tokenize(vlm.prompt_text("count"))
 print("one row as the LM reads it:", " ".join(row).replace("Ġ", "·").replace("Ċ", "\\\\n"))
-print(f"projector: {vlm.trainable_parameters(model.projector):,} weights; the LM: {models.parameter_count(lm):,} (frozen)")
+print(f"projector: {models.parameter_count(model.projector, trainable_only=True):,} weights; the LM: {models.parameter_count(lm):,} (frozen)")
 
 def vqa(m, pictures=x_test):
     # exact match per question, and "caption": the share of pictures with all three answers right
@@ -164,7 +164,7 @@ from peft import get_peft_model
 
 model.lm = get_peft_model(lm, train.lora_config(profile, r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
 train.fp32_master_weights(model.lm)
-print(f"trainable in stage 2: {vlm.trainable_parameters(model):,} weights (projector + LoRA)")
+print(f"trainable in stage 2: {models.parameter_count(model, trainable_only=True):,} weights (projector + LoRA)")
 stage2 = vlm.train_stage(model, x_train, train_scenes, sizes["stage2_steps"], seed=shifted(1), lr=3e-3,
                          batch_size=sizes["batch_size"], desc="stage 2")
 scores["stage 2"] = vqa(model)

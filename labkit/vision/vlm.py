@@ -215,10 +215,6 @@ class StageResult:
     seconds: float = 0.0
 
 
-def trainable_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def train_stage(vlm: VLM, images: torch.Tensor, scenes: list[Scene], steps: int, seed: int, lr: float,
                 batch_size: int = 16, desc: str = "training") -> StageResult:
     """AdamW on whatever in `vlm` requires grad (stage 1: the projector; stage 2: projector + LoRA); each example is
